@@ -1,0 +1,78 @@
+"""Box conventions and geometry.
+
+Inside weakhoi every box is continuous ``[x1, y1, x2, y2]`` (torchvision's convention): a box
+covering pixel columns 0..9 is ``[0, 0, 10, ...]`` and its width is ``x2 - x1``. Conversions
+happen only at the edges (readers and writers of external formats):
+
+* HICO-DET pixel indices (1-based, inclusive; also the ``instances_*.json`` layout):
+  ``[x1, y1, x2, y2]_hico -> [x1 - 1, y1 - 1, x2, y2]``. The inclusive-pixel IoU of the official
+  evaluation equals the continuous IoU of the converted boxes.
+* COCO ``[x, y, w, h]`` (continuous) -> ``[x, y, x + w, y + h]``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def hico_to_continuous(boxes: np.ndarray) -> np.ndarray:
+    """1-based inclusive pixel-index boxes [..., 4] -> continuous xyxy (float64)."""
+    b = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4))
+    b[:, 0] -= 1.0
+    b[:, 1] -= 1.0
+    return b
+
+
+def continuous_to_hico(boxes: np.ndarray) -> np.ndarray:
+    """Continuous xyxy [..., 4] -> 1-based inclusive pixel indices (float64, not rounded)."""
+    b = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4))
+    b[:, 0] += 1.0
+    b[:, 1] += 1.0
+    return b
+
+
+def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    """COCO [x, y, w, h] -> continuous [x1, y1, x2, y2]."""
+    b = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4))
+    b[:, 2] += b[:, 0]
+    b[:, 3] += b[:, 1]
+    return b
+
+
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """[N, 4] -> [N]; degenerate boxes have area 0."""
+    b = np.asarray(boxes, dtype=np.float64)
+    return np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of continuous boxes: [N, 4] x [M, 4] -> [N, M]. 0 where the union is 0."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])  # [N, M, 2]
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])  # [N, M, 2]
+    wh = np.clip(rb - lt, 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    return iou
+
+
+def clip_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Clip continuous boxes to the image rectangle [0, width] x [0, height]."""
+    b = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 4)
+    b[:, 0::2] = np.clip(b[:, 0::2], 0, width)
+    b[:, 1::2] = np.clip(b[:, 1::2], 0, height)
+    return b
+
+
+def invalid_box_mask(boxes: np.ndarray, width: float, height: float, tol: float = 1.0) -> np.ndarray:
+    """[N] bool: True for boxes that are degenerate (x2 <= x1 or y2 <= y1), non-finite, or that
+    leave the image by more than ``tol`` pixels (annotation rounding is tolerated)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    finite = np.isfinite(b).all(axis=1)
+    bad = ~finite
+    with np.errstate(invalid="ignore"):
+        bad |= (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])
+        bad |= (b[:, 0] < -tol) | (b[:, 1] < -tol) | (b[:, 2] > width + tol) | (b[:, 3] > height + tol)
+    return bad
