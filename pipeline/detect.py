@@ -1,6 +1,132 @@
-"""Placeholder for the detect stage (being written)."""
+"""Object proposals per image (stage `detect`).
+
+Runs one detection backend over a dataset split and writes a `proposals` artifact (HDF5):
+`file_names`, `image_sizes`, ragged `detections` (boxes continuous xyxy, scores, labels as
+dataset object indices). Backends: `torchvision` (COCO Faster R-CNN R50-FPN, weights offline),
+`precomputed` (per-image JSON files), `simulated` (ground-truth boxes + seeded detector noise;
+the default for SynHOI with backend `auto`). Then score threshold, class-wise NMS and top-k.
+Params: section `detect` of --params (missing keys take the defaults in `DEFAULTS`).
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Mapping
+
 import typer
 
+from weakhoi.detection import BACKENDS, SimulationParams, resolve_weights, run_detection, write_proposals
+from weakhoi.errors import ConfigError
 
-def command() -> None:
-    raise typer.Exit(1)
+from .params import DEFAULT_PARAMS, load_params, section
+
+SECTION = "detect"
+DEFAULTS: dict[str, Any] = {
+    "backend": "auto",            # auto: simulated for synhoi, torchvision otherwise
+    "score_threshold": 0.2,
+    "nms_threshold": 0.5,
+    "max_detections": 100,
+    "batch_size": 4,
+    "device": "cpu",
+    "torchvision": {"weights": "DEFAULT", "min_size": 800, "max_size": 1333},
+    "precomputed": {"dir": None, "label_space": "coco", "box_format": "continuous", "missing": "empty"},
+    "simulated": SimulationParams().as_dict(),
+}
+
+
+def _number(cfg: Mapping[str, Any], key: str, lo: float, hi: float, where: str = SECTION) -> float:
+    v = cfg[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
+        raise ConfigError(f"params: {where}.{key} must be a number in [{lo}, {hi}], got {v!r}")
+    return float(v)
+
+
+def _positive_int(cfg: Mapping[str, Any], key: str, where: str = SECTION, minimum: int = 1) -> int:
+    v = cfg[key]
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ConfigError(f"params: {where}.{key} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def check_params(cfg: Mapping[str, Any], dataset: str, where: str = SECTION) -> dict[str, Any]:
+    """Defaults merged with ``cfg`` and validated (ConfigError naming the key). ``backend:
+    auto`` is resolved for ``dataset``. Returns the effective section (recorded in provenance)."""
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"params: unknown key(s) in {where}: {', '.join(unknown)}")
+    out = copy.deepcopy(DEFAULTS)
+    for key, value in cfg.items():
+        if isinstance(DEFAULTS[key], dict):
+            if value is None:
+                continue
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"params: {where}.{key} must be a mapping")
+            bad = sorted(set(value) - set(DEFAULTS[key]))
+            if bad:
+                raise ConfigError(f"params: unknown key(s) in {where}.{key}: {', '.join(bad)}")
+            out[key].update(value)
+        else:
+            out[key] = value
+    if out["backend"] == "auto":
+        out["backend"] = "simulated" if dataset == "synhoi" else "torchvision"
+    if out["backend"] not in BACKENDS:
+        raise ConfigError(f"params: {where}.backend must be one of auto, {', '.join(BACKENDS)}; "
+                          f"got {out['backend']!r}")
+    out["score_threshold"] = _number(out, "score_threshold", 0.0, 1.0)
+    out["nms_threshold"] = _number(out, "nms_threshold", 0.0, 1.0)
+    out["max_detections"] = _positive_int(out, "max_detections", minimum=0)
+    out["batch_size"] = _positive_int(out, "batch_size")
+    if not isinstance(out["device"], str) or not (out["device"] == "cpu" or out["device"].startswith("cuda")):
+        raise ConfigError(f"params: {where}.device must be 'cpu' or 'cuda[:N]', got {out['device']!r}")
+    tv = out["torchvision"]
+    for key in ("min_size", "max_size"):
+        _positive_int(tv, key, f"{where}.torchvision")
+    if out["backend"] == "precomputed" and not out["precomputed"]["dir"]:
+        raise ConfigError(f"params: {where}.precomputed.dir is required with backend precomputed")
+    if out["backend"] == "simulated":
+        SimulationParams.from_mapping(out["simulated"], f"{where}.simulated")  # validates
+    return out
+
+
+def backend_params(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of the selected backend from the effective section."""
+    b = cfg["backend"]
+    bp = dict(cfg[b])
+    if b == "torchvision":
+        bp.update(box_score_thresh=cfg["score_threshold"], box_nms_thresh=cfg["nms_threshold"],
+                  detections_per_img=cfg["max_detections"])
+    return bp
+
+
+def _load_dataset(kind: str, annotations: Path, images: Path | None) -> Any:
+    from weakhoi.data.loaders import load_dataset  # lazy: only the command needs the readers
+
+    return load_dataset(kind, annotations, images)
+
+
+def command(
+    dataset: str = typer.Option(..., "--dataset", help="Dataset kind: hicodet, synhoi or vcoco."),
+    annotations: Path = typer.Option(..., "--annotations", help="Annotation file of the split."),
+    images: Path | None = typer.Option(None, "--images", help="Image directory of the split "
+                                       "(needed by the torchvision backend)."),
+    out: Path = typer.Option(..., "--out", help="Output `proposals` artifact (.h5)."),
+    params: Path = typer.Option(DEFAULT_PARAMS, "--params", help="params.yaml; uses its `detect` section."),
+) -> None:
+    """Object proposals per image: torchvision / precomputed / simulated (params: detect.*)."""
+    raw = load_params(params)
+    cfg = check_params(section(raw, SECTION, params) if SECTION in raw else {}, dataset)
+    inputs: list[Path] = [annotations]
+    if cfg["backend"] == "torchvision":
+        if images is None:
+            raise ConfigError("detect: --images is required with backend torchvision")
+        weights = resolve_weights(cfg["torchvision"]["weights"])  # AssetMissingError before any work
+        if weights is not None:
+            inputs.append(weights)
+    elif cfg["backend"] == "precomputed":
+        inputs.append(Path(cfg["precomputed"]["dir"]))
+    ds = _load_dataset(dataset, annotations, images)  # after the cheap checks above
+    props = run_detection(ds, cfg["backend"], backend_params(cfg), cfg["score_threshold"],
+                          cfg["nms_threshold"], cfg["max_detections"], cfg["batch_size"], cfg["device"])
+    write_proposals(out, props, dataset, ds.vocab, cfg, inputs=inputs)
+    typer.echo(f"wrote {out} ({len(props)} images, {props.num_detections} detections, "
+               f"backend {props.backend})")

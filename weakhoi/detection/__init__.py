@@ -1,0 +1,57 @@
+"""Object proposals per image: three backends, one result type, one post-processing.
+
+* ``torchvision``: COCO Faster R-CNN R50-FPN (the paper's detector), weights offline.
+* ``precomputed``: per-image JSON files published by other HOI projects.
+* ``simulated``: ground-truth boxes with seeded detector-like noise (SynHOI default).
+
+:func:`run_detection` runs one backend then :func:`postprocess` (score threshold, class-wise
+NMS, top-k); :func:`write_proposals` stores the ``proposals`` artifact.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..data.records import HOIDataset
+from ..errors import ConfigError
+from .common import (ARTIFACT_TYPE, BACKENDS, ImageDetections, Proposals, map_labels, postprocess,
+                     postprocess_all, read_proposals, write_proposals)
+from .precomputed import import_precomputed, read_detection_file
+from .simulated import SimulationParams, ground_truth_boxes, simulate_detections, simulate_image
+from .torchvision_backend import (build_detector, detect_images, detect_torchvision,
+                                  hub_checkpoint_path, resolve_weights)
+
+__all__ = [
+    "ARTIFACT_TYPE", "BACKENDS", "ImageDetections", "Proposals", "SimulationParams",
+    "build_detector", "detect_images", "detect_torchvision", "ground_truth_boxes",
+    "hub_checkpoint_path", "import_precomputed", "map_labels", "postprocess", "postprocess_all",
+    "read_detection_file", "read_proposals", "resolve_weights", "run_detection",
+    "simulate_detections", "simulate_image", "write_proposals",
+]
+
+
+def run_detection(dataset: HOIDataset, backend: str, backend_params: Mapping[str, Any] | None = None,
+                  score_threshold: float = 0.2, nms_threshold: float = 0.5, max_detections: int = 100,
+                  batch_size: int = 4, device: str = "cpu", progress: bool = True) -> Proposals:
+    """Proposals for every image of ``dataset`` from ``backend`` followed by the common
+    post-processing. ``backend_params``: keyword arguments of the backend (torchvision:
+    weights, box_score_thresh, box_nms_thresh, detections_per_img, min_size, max_size;
+    precomputed: dir, label_space, box_format, missing; simulated: :class:`SimulationParams`
+    fields)."""
+    bp = dict(backend_params or {})
+    if backend == "torchvision":
+        bp.setdefault("box_score_thresh", score_threshold)
+        bp.setdefault("box_nms_thresh", nms_threshold)
+        bp.setdefault("detections_per_img", max_detections)
+        props = detect_torchvision(dataset, batch_size=batch_size, device=device, progress=progress, **bp)
+    elif backend == "precomputed":
+        if "dir" not in bp:
+            raise ConfigError("params: missing key detect.precomputed.dir")
+        directory = Path(bp.pop("dir"))
+        sizes = [(r.width, r.height) for r in dataset.records]
+        props = import_precomputed(directory, dataset.file_names, sizes, dataset.vocab, **bp)
+    elif backend == "simulated":
+        props = simulate_detections(dataset, SimulationParams.from_mapping(bp))
+    else:
+        raise ConfigError(f"params: detect.backend {backend!r} not in {BACKENDS}")
+    return postprocess_all(props, score_threshold, nms_threshold, max_detections)

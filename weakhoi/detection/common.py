@@ -1,0 +1,155 @@
+"""Result types, the common post-processing and the ``proposals`` artifact I/O.
+
+Every backend returns a :class:`Proposals`: one :class:`ImageDetections` per image of the
+dataset, in dataset order, boxes as continuous xyxy in image pixels and labels as object
+indices of the dataset vocabulary. Images without detections keep a zero-row entry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torchvision.ops import batched_nms
+
+from ..errors import ConfigError, DataError
+from ..vocab import Vocabulary
+
+ARTIFACT_TYPE = "proposals"
+BACKENDS = ("torchvision", "precomputed", "simulated")
+
+
+@dataclass(frozen=True)
+class ImageDetections:
+    """Detections of one image (sorted by descending score after :func:`postprocess`)."""
+
+    boxes: np.ndarray   # [R, 4] float32, continuous xyxy
+    scores: np.ndarray  # [R] float32
+    labels: np.ndarray  # [R] int64, dataset object index
+
+    @classmethod
+    def empty(cls) -> "ImageDetections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+
+    @classmethod
+    def from_arrays(cls, boxes, scores, labels) -> "ImageDetections":
+        """Cast to the canonical dtypes/shapes (no validation beyond shapes)."""
+        b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        s = np.asarray(scores, dtype=np.float32).reshape(-1)
+        l = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if not (len(b) == len(s) == len(l)):
+            raise ValueError(f"boxes/scores/labels lengths differ: {len(b)}, {len(s)}, {len(l)}")
+        return cls(b, s, l)
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    def select(self, keep: np.ndarray) -> "ImageDetections":
+        return ImageDetections(self.boxes[keep], self.scores[keep], self.labels[keep])
+
+
+@dataclass
+class Proposals:
+    """Detections of a whole split, plus what produced them."""
+
+    file_names: list[str]
+    image_sizes: np.ndarray                 # [n, 2] int64 (width, height)
+    detections: list[ImageDetections]       # [n]
+    backend: str
+    meta: dict[str, Any] = field(default_factory=dict)  # backend parameters (provenance)
+
+    def __post_init__(self) -> None:
+        self.image_sizes = np.asarray(self.image_sizes, dtype=np.int64).reshape(-1, 2)
+        if not (len(self.file_names) == len(self.image_sizes) == len(self.detections)):
+            raise ValueError("file_names, image_sizes and detections must have one entry per image")
+
+    def __len__(self) -> int:
+        return len(self.file_names)
+
+    @property
+    def num_detections(self) -> int:
+        return sum(len(d) for d in self.detections)
+
+
+def postprocess(det: ImageDetections, score_threshold: float = 0.2, nms_threshold: float = 0.5,
+                max_detections: int = 100) -> ImageDetections:
+    """Score threshold (keep ``score >= score_threshold``), class-wise NMS (IoU >
+    ``nms_threshold`` suppressed; ``nms_threshold >= 1`` disables it), then the
+    ``max_detections`` highest-scoring boxes, sorted by descending score."""
+    if max_detections < 0:
+        raise ConfigError(f"max_detections must be >= 0, got {max_detections}")
+    keep = np.flatnonzero(det.scores >= score_threshold)
+    det = det.select(keep)
+    if len(det) == 0:
+        return ImageDetections.empty()
+    if nms_threshold < 1.0:
+        idx = batched_nms(torch.from_numpy(det.boxes.astype(np.float32)),
+                          torch.from_numpy(det.scores.astype(np.float32)),
+                          torch.from_numpy(det.labels), float(nms_threshold)).numpy()  # sorted by score
+    else:
+        idx = np.argsort(-det.scores, kind="stable")
+    return det.select(idx[:max_detections])
+
+
+def postprocess_all(props: Proposals, score_threshold: float = 0.2, nms_threshold: float = 0.5,
+                    max_detections: int = 100) -> Proposals:
+    """:func:`postprocess` applied to every image; records the thresholds in ``meta``."""
+    dets = [postprocess(d, score_threshold, nms_threshold, max_detections) for d in props.detections]
+    meta = dict(props.meta, score_threshold=score_threshold, nms_threshold=nms_threshold,
+                max_detections=max_detections)
+    return Proposals(list(props.file_names), props.image_sizes, dets, props.backend, meta)
+
+
+def map_labels(det: ImageDetections, table: np.ndarray, source: str = "detections") -> ImageDetections:
+    """Map external class ids through ``table`` ([K] int64, -1 = not a dataset class); drop
+    unmapped detections. Ids outside ``[0, K)`` raise DataError naming ``source``."""
+    if len(det) and (det.labels.min() < 0 or det.labels.max() >= len(table)):
+        bad = det.labels[(det.labels < 0) | (det.labels >= len(table))][0]
+        raise DataError(f"{source}: class id {int(bad)} outside [0, {len(table)})")
+    mapped = table[det.labels] if len(det) else det.labels
+    keep = np.flatnonzero(mapped >= 0)
+    return ImageDetections(det.boxes[keep], det.scores[keep], mapped[keep])
+
+
+# artifact I/O ---------------------------------------------------------------------------
+
+def write_proposals(path: Path | str, props: Proposals, dataset: str, vocab: Vocabulary,
+                    params: Mapping[str, Any], inputs: Sequence[Path | str] = ()) -> Path:
+    """Write the ``proposals`` artifact (see docs/DESIGN.md). ``params``: the stage params
+    recorded in provenance; the backend's ``meta`` goes to the attrs as well."""
+    from ..artifacts import ArtifactWriter  # lazy: the store is only needed when writing
+
+    extra: dict[str, Any] = {"backend": props.backend, "dataset": dataset, "person_label": int(vocab.person),
+                             "num_objects": int(vocab.num_objects),
+                             "simulated": props.backend == "simulated"}
+    if props.backend == "simulated":
+        extra["simulation"] = dict(props.meta)
+    extra["backend_params"] = dict(props.meta)
+    d = props.detections
+    with ArtifactWriter(path, ARTIFACT_TYPE, params, inputs=inputs, extra=extra) as w:
+        w.write_strings("file_names", list(props.file_names))
+        w.write_array("image_sizes", props.image_sizes.astype(np.int64))
+        w.write_ragged(
+            "detections", [len(x) for x in d],
+            boxes=np.concatenate([x.boxes for x in d]) if d else np.zeros((0, 4), np.float32),
+            scores=np.concatenate([x.scores for x in d]) if d else np.zeros(0, np.float32),
+            labels=np.concatenate([x.labels for x in d]) if d else np.zeros(0, np.int64))
+    return Path(path)
+
+
+def read_proposals(path: Path | str) -> Proposals:
+    """Read a ``proposals`` artifact back (ArtifactError naming the path when it is not one)."""
+    from ..artifacts import open_artifact
+
+    with open_artifact(path, ARTIFACT_TYPE) as art:
+        names = art.strings("file_names")
+        sizes = art.array("image_sizes")
+        g = art.ragged("detections")
+        ptr = np.asarray(g.indptr)
+        boxes, scores, labels = g.column("boxes"), g.column("scores"), g.column("labels")
+        dets = [ImageDetections.from_arrays(boxes[a:b], scores[a:b], labels[a:b])
+                for a, b in zip(ptr[:-1], ptr[1:])]
+        attrs = dict(art.attrs)
+    return Proposals(names, sizes, dets, str(attrs.get("backend", "unknown")), attrs)

@@ -1,0 +1,97 @@
+"""Import detections published by other HOI projects: one ``<image stem>.json`` per image with
+``boxes`` [[x1, y1, x2, y2], ...], ``scores`` and ``labels``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..boxes import hico_to_continuous, xywh_to_xyxy
+from ..errors import ConfigError, DataError
+from ..vocab import Vocabulary, coco91_to_object
+from .common import ImageDetections, Proposals, map_labels
+
+LABEL_SPACES = ("coco", "dataset")
+BOX_FORMATS = ("continuous", "hico", "xywh")
+MISSING = ("empty", "error")
+
+
+def detection_file(directory: Path, file_name: str) -> Path:
+    """``<dir>/<file_name with .json>`` if it exists (keeps sub-folders), else ``<dir>/<stem>.json``."""
+    nested = directory / Path(file_name).with_suffix(".json")
+    return nested if nested.is_file() else directory / (Path(file_name).stem + ".json")
+
+
+def read_detection_file(path: Path, box_format: str = "continuous") -> ImageDetections:
+    """One JSON file -> detections with raw labels; DataError naming the file and key."""
+    try:
+        with path.open("r", encoding="utf-8") as f:
+            d = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: not a readable JSON file ({e})") from None
+    if not isinstance(d, dict):
+        raise DataError(f"{path}: expected an object with keys boxes, scores, labels")
+    cols = {}
+    for key in ("boxes", "scores", "labels"):
+        if key not in d:
+            raise DataError(f"{path}: missing key {key!r}")
+        try:
+            cols[key] = np.asarray(d[key], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: {key!r} is not numeric") from None
+    boxes = cols["boxes"]
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise DataError(f"{path}: 'boxes' must be a list of [x1, y1, x2, y2], got shape {boxes.shape}")
+    n = len(boxes)
+    for key in ("scores", "labels"):
+        if cols[key].shape != (n,):
+            raise DataError(f"{path}: {key!r} has shape {cols[key].shape}, expected ({n},) like 'boxes'")
+    for key in ("boxes", "scores"):
+        if not np.isfinite(cols[key]).all():
+            raise DataError(f"{path}: {key!r} contains non-finite values")
+    labels = cols["labels"]
+    if n and not np.all(labels == np.round(labels)):
+        raise DataError(f"{path}: 'labels' must be integers")
+    if box_format == "hico":
+        boxes = hico_to_continuous(boxes)
+    elif box_format == "xywh":
+        boxes = xywh_to_xyxy(boxes)
+    return ImageDetections.from_arrays(boxes, cols["scores"], labels.astype(np.int64))
+
+
+def import_precomputed(directory: Path | str, file_names: Sequence[str], image_sizes: np.ndarray,
+                       vocab: Vocabulary, label_space: str = "coco", box_format: str = "continuous",
+                       missing: str = "empty") -> Proposals:
+    """Detections for ``file_names`` read from ``directory``.
+
+    ``label_space``: 'coco' (COCO-91 category ids, mapped to ``vocab``; classes outside it
+    dropped) or 'dataset' (object indices of ``vocab``). ``box_format``: 'continuous' xyxy,
+    'hico' (1-based inclusive pixel indices) or 'xywh' (COCO). ``missing``: 'empty' (zero
+    detections) or 'error' for images without a file."""
+    directory = Path(directory)
+    if label_space not in LABEL_SPACES:
+        raise ConfigError(f"detect.precomputed.label_space: {label_space!r} not in {LABEL_SPACES}")
+    if box_format not in BOX_FORMATS:
+        raise ConfigError(f"detect.precomputed.box_format: {box_format!r} not in {BOX_FORMATS}")
+    if missing not in MISSING:
+        raise ConfigError(f"detect.precomputed.missing: {missing!r} not in {MISSING}")
+    if not directory.is_dir():
+        raise DataError(f"detect.precomputed.dir: {directory} is not a directory")
+    table = coco91_to_object(vocab) if label_space == "coco" else np.arange(vocab.num_objects)
+    dets, n_missing = [], 0
+    for name in file_names:
+        path = detection_file(directory, name)
+        if not path.is_file():
+            if missing == "error":
+                raise DataError(f"no detection file for image {name!r} (looked for {path})")
+            n_missing += 1
+            dets.append(ImageDetections.empty())
+            continue
+        dets.append(map_labels(read_detection_file(path, box_format), table, source=str(path)))
+    meta = {"dir": str(directory), "label_space": label_space, "box_format": box_format,
+            "missing": missing, "num_missing_files": n_missing}
+    return Proposals(list(file_names), image_sizes, dets, "precomputed", meta)
