@@ -27,7 +27,8 @@ class ImageAnnotation:
     height: int
     boxes_h: np.ndarray            # [P, 4] float64, continuous xyxy
     boxes_o: np.ndarray            # [P, 4] float64; NaN rows where the role object is absent (V-COCO)
-    hoi: np.ndarray                # [P] int64, HOI class (0-based, vocabulary order)
+    hoi: np.ndarray                # [P] int64, HOI class (0-based, vocabulary order); -1 where
+                                   #     the role object is absent (V-COCO)
     verb: np.ndarray               # [P] int64
     object: np.ndarray             # [P] int64 object class; -1 where absent
     image_id: int | None = None    # dataset-specific id (COCO image id for V-COCO)
@@ -94,7 +95,7 @@ class HOIDataset:
     def hoi_counts(self) -> np.ndarray:
         """[N] number of annotated pairs per HOI class."""
         allh = np.concatenate([r.hoi for r in self.records]) if self.records else np.zeros(0, np.int64)
-        return np.bincount(allh, minlength=self.vocab.num_hois)
+        return np.bincount(allh[allh >= 0], minlength=self.vocab.num_hois)
 
     def weak_view(self) -> "WeakLabelView":
         return WeakLabelView.from_dataset(self)
@@ -116,9 +117,9 @@ class WeakLabelView:
         v = ds.vocab
         labels = []
         for r in ds.records:
-            hois = np.unique(r.hoi).astype(np.int64)
-            labels.append(ImageLabels(r.file_name, r.width, r.height, hois,
-                                      np.unique(v.hoi_verb[hois]).astype(np.int64),
+            hois = np.unique(r.hoi[r.hoi >= 0]).astype(np.int64)    # -1: V-COCO pair without object
+            verbs = np.unique(np.concatenate([v.hoi_verb[hois], r.verb])).astype(np.int64)
+            labels.append(ImageLabels(r.file_name, r.width, r.height, hois, verbs,
                                       np.unique(v.hoi_object[hois]).astype(np.int64)))
         return cls(ds.name, ds.split, v, labels, ds.image_root)
 

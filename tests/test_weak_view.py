@@ -1,0 +1,122 @@
+"""The weak view exposes image-level labels only: nothing reachable from it holds a box array or
+a reference to the box-level records."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from weakhoi.data.hicodet import read_hicodet_instances_json
+from weakhoi.data.records import HOIDataset, ImageAnnotation, WeakLabelView
+from weakhoi.vocab import hicodet_vocabulary
+
+V = hicodet_vocabulary()
+
+
+def _hoi(verb: str, obj: str) -> int:
+    i = V.hoi_index(V.verbs.index(verb), V.objects.index(obj))
+    assert i >= 0
+    return i
+
+
+def _record(name, hois):
+    n = len(hois)
+    rng = np.random.default_rng(len(name))
+    xy = rng.uniform(0, 50, (n, 2))
+    boxes = np.concatenate([xy, xy + 10], axis=1)  # [n, 4]
+    return ImageAnnotation(name, 100, 80, boxes, boxes + 1, np.asarray(hois, np.int64),
+                           V.hoi_verb[np.asarray(hois, np.int64)], V.hoi_object[np.asarray(hois, np.int64)])
+
+
+@pytest.fixture()
+def small_ds() -> HOIDataset:
+    recs = [
+        _record("a.jpg", [_hoi("ride", "bicycle"), _hoi("hold", "cup"), _hoi("ride", "bicycle")]),
+        _record("b.jpg", [_hoi("hold", "bicycle"), _hoi("hold", "cup"), _hoi("no_interaction", "person")]),
+        _record("c.jpg", []),
+    ]
+    return HOIDataset("hicodet", "train", V, recs, image_root=Path("/nonexistent"))
+
+
+def _walk(obj, seen, path="view"):
+    """Yield (path, value) for every object reachable through vars(), containers and slots."""
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    yield path, obj
+    if isinstance(obj, (str, bytes, int, float, bool, type(None), Path, np.ndarray, np.generic)):
+        return
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _walk(k, seen, f"{path}[{k!r}]#key")
+            yield from _walk(v, seen, f"{path}[{k!r}]")
+        return
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        for i, v in enumerate(obj):
+            yield from _walk(v, seen, f"{path}[{i}]")
+        return
+    try:
+        attrs = vars(obj)
+    except TypeError:
+        attrs = {s: getattr(obj, s) for s in getattr(type(obj), "__slots__", ()) if hasattr(obj, s)}
+    for k, v in attrs.items():
+        yield from _walk(v, seen, f"{path}.{k}")
+
+
+def _assert_image_level_only(view: WeakLabelView, ds: HOIDataset):
+    box_ids = {id(a) for r in ds for a in (r.boxes_h, r.boxes_o)}
+    box_ids |= {id(a.base) for r in ds for a in (r.boxes_h, r.boxes_o) if a.base is not None}
+    n = 0
+    for path, v in _walk(view, set()):
+        n += 1
+        assert not isinstance(v, (ImageAnnotation, HOIDataset)), f"{path} references the dataset"
+        if isinstance(v, np.ndarray):
+            assert not (v.ndim >= 2 and v.shape[-1] == 4 and v.dtype.kind == "f"), f"{path} is a box array"
+            assert id(v) not in box_ids and id(v.base) not in box_ids, f"{path} shares a box buffer"
+    assert n > len(view)   # the walk did visit the labels
+
+
+def test_view_has_no_boxes(small_ds):
+    view = small_ds.weak_view()
+    assert isinstance(view, WeakLabelView) and len(view) == 3
+    _assert_image_level_only(view, small_ds)
+    # the walker itself catches a planted reference (it can fail)
+    view.leak = [small_ds[0]]
+    with pytest.raises(AssertionError, match="references the dataset"):
+        _assert_image_level_only(view, small_ds)
+    view.leak = {"b": small_ds[0].boxes_h.copy()}
+    with pytest.raises(AssertionError, match="box array"):
+        _assert_image_level_only(view, small_ds)
+
+
+def test_labels_hand_computed(small_ds):
+    view = small_ds.weak_view()
+    a, b, c = view
+    assert (a.file_name, a.width, a.height) == ("a.jpg", 100, 80)
+    assert a.hois.tolist() == sorted([_hoi("ride", "bicycle"), _hoi("hold", "cup")])
+    assert a.verbs.tolist() == sorted([V.verbs.index("ride"), V.verbs.index("hold")])
+    assert a.objects.tolist() == sorted([V.objects.index("bicycle"), V.objects.index("cup")])
+    assert b.hois.tolist() == sorted([_hoi("hold", "bicycle"), _hoi("hold", "cup"),
+                                      _hoi("no_interaction", "person")])
+    assert b.verbs.tolist() == sorted([V.verbs.index("hold"), V.verbs.index("no_interaction")])
+    assert b.objects.tolist() == sorted([V.objects.index("bicycle"), V.objects.index("cup"), V.person])
+    assert c.hois.size == 0 and c.verbs.size == 0 and c.objects.size == 0
+    m = view.hoi_matrix()
+    assert m.shape == (3, 600) and m.sum() == 5 and m[0, _hoi("hold", "cup")] == 1
+    assert view.image_path.__self__ is view   # paths still resolvable without the dataset
+
+
+def test_shared_dataset_view(hicodet_test_json):
+    ds = read_hicodet_instances_json(hicodet_test_json)
+    view = ds.weak_view()
+    assert len(view) == len(ds)
+    for r, lab in zip(ds, view):
+        hs = sorted(set(r.hoi.tolist()))
+        assert lab.hois.tolist() == hs
+        assert lab.verbs.tolist() == sorted({int(V.hoi_verb[h]) for h in hs})
+        assert lab.objects.tolist() == sorted({int(V.hoi_object[h]) for h in hs})
+        # implied labels agree with the per-pair annotations
+        assert set(lab.verbs.tolist()) == set(r.verb.tolist())
+        assert set(lab.objects.tolist()) == set(r.object.tolist())
+    _assert_image_level_only(view, ds)

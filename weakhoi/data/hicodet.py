@@ -1,0 +1,485 @@
+"""HICO-DET readers.
+
+Three on-disk layouts, all read into :class:`~weakhoi.data.records.HOIDataset` with continuous
+xyxy boxes (``weakhoi.boxes.hico_to_continuous``: HICO-DET boxes are 1-based inclusive pixel
+indices in every layout):
+
+* the official release ``anno_bbox.mat`` (:func:`read_hicodet_mat`);
+* the ``instances_{train,test}2015.json`` layout (:func:`read_hicodet_instances_json`), also
+  used by SynHOI, which carries its own vocabulary in the file;
+* the PPDM/QPIC ``trainval_hico.json`` / ``test_hico.json`` layout (:func:`read_hico_qpic_json`).
+
+Every problem a user can cause raises :class:`~weakhoi.errors.DataError` naming the file and the
+entry (image index and file name). Images without any visible pair are kept as records with no
+pairs (the HICO-DET test set has 112 of them and they count for false positives).
+
+The helpers :func:`load_json`, :func:`build_record` and :func:`resolve_sizes` are shared with
+the V-COCO readers.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..boxes import hico_to_continuous, invalid_box_mask
+from ..errors import DataError
+from ..vocab import Vocabulary, coco91_to_object, hicodet_vocabulary
+from .records import HOIDataset, ImageAnnotation
+
+__all__ = [
+    "read_hicodet", "read_hicodet_mat", "read_hicodet_instances_json", "read_hico_qpic_json",
+    "load_json", "build_record", "resolve_sizes", "read_image_size",
+]
+
+# ---------------------------------------------------------------------------------------------
+# shared helpers
+# ---------------------------------------------------------------------------------------------
+def load_json(path: Path | str) -> Any:
+    """Parse a JSON file; DataError naming the file if it is missing, unreadable or not JSON."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: annotation file not found")
+    try:
+        with p.open("r", encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{p}: cannot read annotation file ({e})") from None
+
+
+def read_image_size(path: Path, where: str) -> tuple[int, int]:
+    """(width, height) from the image header (PIL opens lazily; pixels are not decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise DataError(f"missing image {path} ({where})")
+    try:
+        with Image.open(path) as im:
+            return int(im.size[0]), int(im.size[1])
+    except (OSError, UnidentifiedImageError) as e:
+        raise DataError(f"cannot read image {path} ({where}): {e}") from None
+
+
+def resolve_sizes(file_names: Sequence[str], source: Path, images: Path | None,
+                  sizes: Mapping[str, Sequence[int]] | None, layout: str) -> list[tuple[int, int]]:
+    """Image sizes for a layout that does not store them: from ``sizes`` (file name ->
+    (width, height)) first, else from the image headers under ``images``."""
+    if sizes is None and images is None:
+        raise DataError(f"{source}: the {layout} layout stores no image sizes; pass an image root "
+                        f"(images=...) or a sizes mapping (file name -> (width, height))")
+    out = []
+    for i, fn in enumerate(file_names):
+        where = f"entry {i} of {source}"
+        if sizes is not None and fn in sizes:
+            wh = sizes[fn]
+            try:
+                w, h = int(wh[0]), int(wh[1])
+            except (TypeError, ValueError, IndexError):
+                raise DataError(f"{source}: entry {i} ({fn}): bad size {wh!r} in sizes mapping") from None
+            out.append((w, h))
+        elif images is not None:
+            out.append(read_image_size(Path(images) / fn, where))
+        else:
+            raise DataError(f"{source}: entry {i} ({fn}): no size in the sizes mapping")
+    return out
+
+
+def _as_boxes(value: Any, where: str, what: str) -> np.ndarray:
+    try:
+        b = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: '{what}' is not a numeric box array") from None
+    if b.size == 0:
+        return np.zeros((0, 4), dtype=np.float64)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise DataError(f"{where}: '{what}' must be a list of [x1, y1, x2, y2] boxes, got shape {b.shape}")
+    return b
+
+
+def _as_ints(value: Any, where: str, what: str) -> np.ndarray:
+    try:
+        a = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: '{what}' is not a list of integers") from None
+    if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+        raise DataError(f"{where}: '{what}' holds non-integer values")
+    return a.astype(np.int64)
+
+
+def build_record(vocab: Vocabulary, where: str, file_name: str, width: int, height: int,
+                 boxes_h: np.ndarray, boxes_o: np.ndarray, hoi: np.ndarray, verb: np.ndarray,
+                 obj: np.ndarray, image_id: int | None = None,
+                 allow_missing_object: bool = False, check_extent: bool = True) -> ImageAnnotation:
+    """Validate one image's pairs (continuous boxes) and build its :class:`ImageAnnotation`.
+
+    Checks: equal lengths; class ids in range; (verb, object) equal to the HOI class's;
+    boxes finite, non-degenerate and inside the image (1 px tolerance). With
+    ``allow_missing_object`` rows whose object is -1 must have an all-NaN object box and
+    HOI -1 (V-COCO role objects that are not annotated). ``check_extent=False`` skips the
+    inside-the-image test (image size unknown).
+    """
+    n = len(hoi)
+    if not (len(boxes_h) == len(boxes_o) == len(verb) == len(obj) == n):
+        raise DataError(f"{where}: boxes_h/boxes_o/hoi/verb/object lengths differ "
+                        f"({len(boxes_h)}/{len(boxes_o)}/{n}/{len(verb)}/{len(obj)})")
+    if width <= 0 or height <= 0:
+        if check_extent:
+            raise DataError(f"{where}: bad image size {width}x{height}")
+    missing = (obj == -1) if allow_missing_object else np.zeros(n, dtype=bool)
+    present = ~missing
+    for name, arr, hi in (("verb", verb, vocab.num_verbs), ("object", obj, vocab.num_objects)):
+        bad = np.flatnonzero(((arr < 0) | (arr >= hi)) & (present if name == "object" else True))
+        if bad.size:
+            raise DataError(f"{where}: pair {bad[0]}: unknown {name} id {arr[bad[0]]} "
+                            f"(expected 0..{hi - 1})")
+    bad = np.flatnonzero(((hoi < 0) | (hoi >= vocab.num_hois)) & present)
+    if bad.size:
+        raise DataError(f"{where}: pair {bad[0]}: unknown HOI id {hoi[bad[0]]} "
+                        f"(expected 0..{vocab.num_hois - 1})")
+    if missing.any() and (hoi[missing] != -1).any():
+        raise DataError(f"{where}: pairs without an object must have HOI -1")
+    h = np.where(present, hoi, 0)
+    bad = np.flatnonzero(present & ((vocab.hoi_verb[h] != verb) | (vocab.hoi_object[h] != obj)))
+    if bad.size:
+        k = int(bad[0])
+        raise DataError(f"{where}: pair {k}: verb {verb[k]} / object {obj[k]} do not match HOI "
+                        f"class {hoi[k]} ({vocab.hoi_name(int(hoi[k]))})")
+    w = float(width) if check_extent else np.inf
+    hh = float(height) if check_extent else np.inf
+    for name, b, mask in (("human", boxes_h, np.ones(n, bool)), ("object", boxes_o, present)):
+        bad = np.flatnonzero(invalid_box_mask(b, w, hh) & mask)
+        if bad.size:
+            k = int(bad[0])
+            raise DataError(f"{where}: pair {k}: {name} box {b[k].tolist()} (continuous xyxy) is "
+                            f"degenerate or outside the {width}x{height} image")
+    if missing.any() and not np.isnan(boxes_o[missing]).all():
+        raise DataError(f"{where}: pairs without an object must have a NaN object box")
+    return ImageAnnotation(file_name, int(width), int(height),
+                           np.ascontiguousarray(boxes_h, dtype=np.float64).reshape(-1, 4),
+                           np.ascontiguousarray(boxes_o, dtype=np.float64).reshape(-1, 4),
+                           hoi.astype(np.int64), verb.astype(np.int64), obj.astype(np.int64),
+                           image_id)
+
+
+def _check_images(records: Sequence[ImageAnnotation], images: Path | None, source: Path) -> None:
+    if images is None:
+        return
+    root = Path(images)
+    if not root.is_dir():
+        raise DataError(f"image root {root} is not a directory (images of {source})")
+    for i, r in enumerate(records):
+        if not (root / r.file_name).is_file():
+            raise DataError(f"missing image {root / r.file_name} (entry {i} of {source})")
+
+
+def _split_from_name(path: Path, split: str | None) -> str:
+    if split:
+        return split
+    stem = path.stem.lower()
+    for s in ("trainval", "train", "val", "test"):
+        if s in stem:
+            return s
+    return stem
+
+
+# ---------------------------------------------------------------------------------------------
+# instances_*.json layout (also SynHOI)
+# ---------------------------------------------------------------------------------------------
+_VOCAB_KEYS = ("objects", "verbs", "correspondence")
+
+
+def _instances_vocabulary(d: Mapping, source: Path, kind: str) -> Vocabulary:
+    """HICO-DET's vocabulary if the file's objects/verbs are HICO-DET's (correspondence checked),
+    else the vocabulary stored in the file (SynHOI)."""
+    hico = hicodet_vocabulary()
+    has_vocab = all(k in d for k in _VOCAB_KEYS)
+    if not has_vocab:
+        if kind == "synhoi":
+            missing = [k for k in _VOCAB_KEYS if k not in d]
+            raise DataError(f"{source}: missing key {missing[0]!r} needed for the vocabulary")
+        return hico
+    if list(d["objects"]) == list(hico.objects) and list(d["verbs"]) == list(hico.verbs):
+        try:
+            corr = sorted((int(c[0]), int(c[1]), int(c[2])) for c in d["correspondence"])
+        except (TypeError, ValueError, IndexError):
+            raise DataError(f"{source}: 'correspondence' must be a list of [hoi, object, verb]") from None
+        expected = [(i, int(o), int(v)) for i, (v, o) in
+                    enumerate(zip(hico.hoi_verb.tolist(), hico.hoi_object.tolist()))]
+        if corr != expected:
+            bad = next((c for c, e in zip(corr, expected) if c != e), None)
+            raise DataError(f"{source}: 'correspondence' has HICO-DET's objects and verbs but differs "
+                            f"from the HICO-DET HOI classes (first difference: {bad}, "
+                            f"{len(corr)} entries)")
+        return hico
+    return Vocabulary.from_hicodet_json_dict(d, name=kind, source=str(source))
+
+
+def _from_instances_dict(d: Any, source: Path, kind: str, images: Path | None, split: str | None,
+                         check_images: bool) -> HOIDataset:
+    if not isinstance(d, Mapping):
+        raise DataError(f"{source}: expected a JSON object with keys 'filenames', 'size', 'annotation'")
+    for k in ("filenames", "annotation", "size"):
+        if k not in d:
+            raise DataError(f"{source}: missing key {k!r}")
+    names, annos, sizes = d["filenames"], d["annotation"], d["size"]
+    if not (len(names) == len(annos) == len(sizes)):
+        raise DataError(f"{source}: 'filenames', 'annotation' and 'size' lengths differ "
+                        f"({len(names)}/{len(annos)}/{len(sizes)})")
+    vocab = _instances_vocabulary(d, source, kind)
+    records = []
+    for i, (fn, a, wh) in enumerate(zip(names, annos, sizes)):
+        where = f"{source}: entry {i} ({fn})"
+        if not isinstance(a, Mapping):
+            raise DataError(f"{where}: annotation is not an object")
+        for k in ("boxes_h", "boxes_o", "hoi", "object", "verb"):
+            if k not in a:
+                raise DataError(f"{where}: missing key {k!r}")
+        try:
+            w, h = int(wh[0]), int(wh[1])
+        except (TypeError, ValueError, IndexError):
+            raise DataError(f"{where}: bad 'size' {wh!r} (expected [width, height])") from None
+        bh = hico_to_continuous(_as_boxes(a["boxes_h"], where, "boxes_h"))  # [P, 4]
+        bo = hico_to_continuous(_as_boxes(a["boxes_o"], where, "boxes_o"))  # [P, 4]
+        records.append(build_record(vocab, where, str(fn), w, h, bh, bo,
+                                    _as_ints(a["hoi"], where, "hoi"), _as_ints(a["verb"], where, "verb"),
+                                    _as_ints(a["object"], where, "object")))
+    if check_images:
+        _check_images(records, images, source)
+    name = "synhoi" if kind == "synhoi" else "hicodet"
+    return HOIDataset(name, _split_from_name(source, split), vocab, records, images, source)
+
+
+def read_hicodet_instances_json(path: Path | str, images: Path | str | None = None,
+                                split: str | None = None, kind: str = "hicodet",
+                                check_images: bool = False) -> HOIDataset:
+    """Read the ``instances_*.json`` layout (keys ``filenames``, ``size`` [w, h],
+    ``annotation`` per image with ``boxes_h``, ``boxes_o``, ``hoi``, ``object``, ``verb``; and
+    optionally the vocabulary keys ``objects``, ``verbs``, ``correspondence``, ``rare``,
+    ``verb_phrases``). ``kind='synhoi'`` requires the vocabulary keys."""
+    source = Path(path)
+    return _from_instances_dict(load_json(source), source, kind,
+                                Path(images) if images is not None else None, split, check_images)
+
+
+# ---------------------------------------------------------------------------------------------
+# PPDM / QPIC layout
+# ---------------------------------------------------------------------------------------------
+def _from_qpic_list(d: Any, source: Path, images: Path | None, sizes: Mapping | None,
+                    split: str | None, check_images: bool) -> HOIDataset:
+    if not isinstance(d, list):
+        raise DataError(f"{source}: expected a JSON list of images with 'file_name', 'annotations' "
+                        f"and 'hoi_annotation'")
+    vocab = hicodet_vocabulary()
+    c91 = coco91_to_object(vocab)  # [91]
+    names = []
+    for i, e in enumerate(d):
+        if not isinstance(e, Mapping) or "file_name" not in e:
+            raise DataError(f"{source}: entry {i}: missing key 'file_name'")
+        names.append(str(e["file_name"]))
+    wh = resolve_sizes(names, source, images, sizes, "trainval_hico/test_hico")
+    records = []
+    for i, (e, fn, (w, h)) in enumerate(zip(d, names, wh)):
+        where = f"{source}: entry {i} ({fn})"
+        for k in ("annotations", "hoi_annotation"):
+            if k not in e:
+                raise DataError(f"{where}: missing key {k!r}")
+        objs = e["annotations"]
+        boxes, cats = [], []
+        for j, o in enumerate(objs):
+            if not isinstance(o, Mapping) or "bbox" not in o or "category_id" not in o:
+                raise DataError(f"{where}: annotations[{j}] needs 'bbox' and 'category_id'")
+            boxes.append(o["bbox"])
+            cats.append(o["category_id"])
+        boxes = hico_to_continuous(_as_boxes(boxes, where, "annotations.bbox"))  # [B, 4]
+        cats = _as_ints(cats, where, "annotations.category_id")
+        objcls = np.full(len(cats), -1, dtype=np.int64)  # [B]
+        known = (cats >= 0) & (cats < 91)
+        objcls[known] = c91[cats[known]]
+        bad = np.flatnonzero(objcls < 0)
+        if bad.size:
+            raise DataError(f"{where}: annotations[{bad[0]}]: unknown COCO category id {cats[bad[0]]}")
+        bh, bo, hoi, verb, obj = [], [], [], [], []
+        for j, p in enumerate(e["hoi_annotation"]):
+            pw = f"{where}: hoi_annotation[{j}]"
+            if not isinstance(p, Mapping):
+                raise DataError(f"{pw}: not an object")
+            for k in ("subject_id", "object_id", "category_id"):
+                if k not in p:
+                    raise DataError(f"{pw}: missing key {k!r}")
+            s, o = int(p["subject_id"]), int(p["object_id"])
+            if not (0 <= s < len(boxes)) or not (0 <= o < len(boxes)):
+                raise DataError(f"{pw}: subject_id {s} / object_id {o} out of range "
+                                f"({len(boxes)} annotated boxes)")
+            v = int(p["category_id"]) - 1
+            if not 0 <= v < vocab.num_verbs:
+                raise DataError(f"{pw}: unknown verb id {v + 1} (expected 1..{vocab.num_verbs})")
+            if "hoi_category_id" in p:
+                c = int(p["hoi_category_id"]) - 1
+                if not 0 <= c < vocab.num_hois:
+                    raise DataError(f"{pw}: unknown HOI id {c + 1} (expected 1..{vocab.num_hois})")
+            else:
+                c = vocab.hoi_index(v, objcls[o])
+                if c < 0:
+                    raise DataError(f"{pw}: ({vocab.verbs[v]}, {vocab.objects[objcls[o]]}) is not a "
+                                    f"HICO-DET HOI class")
+            bh.append(boxes[s])
+            bo.append(boxes[o])
+            hoi.append(c)
+            verb.append(v)
+            obj.append(objcls[o])
+        records.append(build_record(vocab, where, fn, w, h,
+                                    np.asarray(bh, np.float64).reshape(-1, 4),
+                                    np.asarray(bo, np.float64).reshape(-1, 4),
+                                    np.asarray(hoi, np.int64), np.asarray(verb, np.int64),
+                                    np.asarray(obj, np.int64)))
+    if check_images:
+        _check_images(records, images, source)
+    return HOIDataset("hicodet", _split_from_name(source, split), vocab, records, images, source)
+
+
+def read_hico_qpic_json(path: Path | str, images: Path | str | None = None,
+                        sizes: Mapping[str, Sequence[int]] | None = None, split: str | None = None,
+                        check_images: bool = False) -> HOIDataset:
+    """Read the PPDM/QPIC layout: a list of ``{file_name, annotations: [{bbox, category_id
+    (COCO-91)}], hoi_annotation: [{subject_id, object_id, category_id (1-based verb),
+    hoi_category_id (1-based HOI, optional)}]}``. The layout stores no image sizes: they come
+    from ``sizes`` (file name -> (width, height)) or the image headers under ``images``."""
+    source = Path(path)
+    return _from_qpic_list(load_json(source), source, Path(images) if images is not None else None,
+                           sizes, split, check_images)
+
+
+# ---------------------------------------------------------------------------------------------
+# official anno_bbox.mat
+# ---------------------------------------------------------------------------------------------
+def _mat_list(x: Any) -> list:
+    """scipy squeeze quirks: a struct array may arrive as one mat_struct, a 0-d/1-d object
+    array, or an empty array. Always return a Python list of its elements."""
+    if x is None:
+        return []
+    if isinstance(x, np.ndarray):
+        if x.size == 0:
+            return []
+        return list(x.reshape(-1))
+    return [x]
+
+
+def _mat_field(s: Any, name: str, where: str) -> Any:
+    if not hasattr(s, name):
+        raise DataError(f"{where}: missing field {name!r}")
+    return getattr(s, name)
+
+
+def _mat_int(x: Any, where: str, name: str) -> int:
+    try:
+        a = np.asarray(x, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: field {name!r} is not numeric") from None
+    if a.size != 1 or not np.isfinite(a[0]):
+        raise DataError(f"{where}: field {name!r} must be a single number, got {a.size} values")
+    return int(a[0])
+
+
+def _mat_boxes(x: Any, where: str, name: str) -> np.ndarray:
+    """Struct array with fields x1, x2, y1, y2 (official order) -> [M, 4] HICO [x1, y1, x2, y2]."""
+    rows = []
+    for k, b in enumerate(_mat_list(x)):
+        w = f"{where}: {name}[{k}]"
+        rows.append([_mat_int(_mat_field(b, f, w), w, f) for f in ("x1", "y1", "x2", "y2")])
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def read_hicodet_mat(path: Path | str, split: str = "train", images: Path | str | None = None,
+                     check_images: bool = False) -> HOIDataset:
+    """Read the official HICO-DET ``anno_bbox.mat`` (struct ``bbox_train`` / ``bbox_test``).
+
+    Per image: ``filename``, ``size`` (width, height, depth) and ``hoi`` entries with ``id``
+    (1-based HOI id), ``bboxhuman`` / ``bboxobject`` (fields x1, x2, y1, y2; 1-based inclusive
+    pixels), ``connection`` ([K, 2] 1-based (human, object) indices) and ``invis`` (1: the
+    interaction is not visible, the entry has no boxes and is skipped).
+    """
+    import scipy.io
+
+    source = Path(path)
+    if split not in ("train", "test"):
+        raise DataError(f"{source}: split must be 'train' or 'test', got {split!r}")
+    if not source.is_file():
+        raise DataError(f"{source}: annotation file not found")
+    key = f"bbox_{split}"
+    try:
+        mat = scipy.io.loadmat(str(source), squeeze_me=True, struct_as_record=False,
+                               variable_names=[key])
+    except Exception as e:  # scipy raises ValueError/TypeError/MatReadError/OSError on bad files
+        raise DataError(f"{source}: cannot read MATLAB file ({type(e).__name__}: {e})") from None
+    if key not in mat:
+        raise DataError(f"{source}: missing variable {key!r}")
+    vocab = hicodet_vocabulary()
+    records = []
+    for i, e in enumerate(_mat_list(mat[key])):
+        where0 = f"{source}: {key}[{i}]"
+        fn = _mat_field(e, "filename", where0)
+        fn = str(fn.item() if isinstance(fn, np.ndarray) and fn.size == 1 else fn)
+        where = f"{where0} ({fn})"
+        size = _mat_list(_mat_field(e, "size", where))
+        if len(size) != 1:
+            raise DataError(f"{where}: field 'size' must be one struct")
+        w = _mat_int(_mat_field(size[0], "width", where), where, "size.width")
+        h = _mat_int(_mat_field(size[0], "height", where), where, "size.height")
+        bh, bo, hoi = [], [], []
+        for j, ent in enumerate(_mat_list(_mat_field(e, "hoi", where))):
+            hw = f"{where}: hoi[{j}]"
+            if _mat_int(_mat_field(ent, "invis", hw), hw, "invis") == 1:
+                continue
+            hid = _mat_int(_mat_field(ent, "id", hw), hw, "id")
+            if not 1 <= hid <= vocab.num_hois:
+                raise DataError(f"{hw}: unknown HOI id {hid} (expected 1..{vocab.num_hois})")
+            humans = _mat_boxes(_mat_field(ent, "bboxhuman", hw), hw, "bboxhuman")    # [Mh, 4]
+            objects = _mat_boxes(_mat_field(ent, "bboxobject", hw), hw, "bboxobject")  # [Mo, 4]
+            conn = np.asarray(_mat_field(ent, "connection", hw))
+            if conn.size == 0:
+                continue
+            if conn.size % 2:
+                raise DataError(f"{hw}: 'connection' must be [K, 2], got shape {conn.shape}")
+            conn = conn.astype(np.int64).reshape(-1, 2)  # [K, 2] 1-based (human, object)
+            for hi, oi in conn.tolist():
+                if not (1 <= hi <= len(humans)) or not (1 <= oi <= len(objects)):
+                    raise DataError(f"{hw}: connection ({hi}, {oi}) refers to a missing box "
+                                    f"({len(humans)} human, {len(objects)} object boxes)")
+                bh.append(humans[hi - 1])
+                bo.append(objects[oi - 1])
+                hoi.append(hid - 1)
+        hoi_a = np.asarray(hoi, dtype=np.int64)
+        h_idx = np.clip(hoi_a, 0, vocab.num_hois - 1)
+        records.append(build_record(vocab, where, fn, w, h,
+                                    hico_to_continuous(np.asarray(bh).reshape(-1, 4)),
+                                    hico_to_continuous(np.asarray(bo).reshape(-1, 4)),
+                                    hoi_a, vocab.hoi_verb[h_idx], vocab.hoi_object[h_idx]))
+    if check_images:
+        _check_images(records, Path(images) if images is not None else None, source)
+    return HOIDataset("hicodet", split, vocab, records, images, source)
+
+
+# ---------------------------------------------------------------------------------------------
+# dispatch
+# ---------------------------------------------------------------------------------------------
+def read_hicodet(path: Path | str, images: Path | str | None = None, split: str | None = None,
+                 kind: str = "hicodet", sizes: Mapping[str, Sequence[int]] | None = None,
+                 check_images: bool = False) -> HOIDataset:
+    """Read any HICO-DET layout, chosen by the file: ``.mat`` -> official (``split`` 'train' or
+    'test', default 'train'), a JSON object -> ``instances_*.json``, a JSON list -> PPDM/QPIC."""
+    source = Path(path)
+    img = Path(images) if images is not None else None
+    if source.suffix.lower() == ".mat":
+        if kind == "synhoi":
+            raise DataError(f"{source}: SynHOI data is JSON, not a .mat file")
+        return read_hicodet_mat(source, split or "train", img, check_images)
+    d = load_json(source)
+    if isinstance(d, list):
+        if kind == "synhoi":
+            raise DataError(f"{source}: SynHOI data uses the instances_*.json layout (a JSON object)")
+        return _from_qpic_list(d, source, img, sizes, split, check_images)
+    return _from_instances_dict(d, source, kind, img, split, check_images)
