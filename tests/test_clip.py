@@ -134,7 +134,7 @@ def test_vcoco_role_templates():
                                         "a person holding an apple"]
     assert clip.bank_prompts(vocab, vcoco_instr_template="{verb} using {object}")[0] == "cut using knife"
     bad = Vocabulary.build("bad", ["person", "knife"], ["cut"], [(0, 1)], hoi_roles=["agent"])
-    with pytest.raises(DataError, match="agent"):
+    with pytest.raises(DataError, match="'agent'"):
         clip.bank_prompts(bad)
 
 

@@ -51,7 +51,7 @@ def test_prompts_per_role():
     assert p == ["a person holding an apple", "a person riding with horse",
                  "a person eating a cake", "a person talking on phone with cell phone",
                  "a person cutting with knife"]
-    assert vcoco_prompts(t, "{verb}/{object}", "{verb}+{object}")[1] == "riding+horse"
+    assert vcoco_prompts(t, "{verb_phrase}/{object}", "{verb_phrase}+{object}")[1] == "riding+horse"
     with pytest.raises(DataError, match="roles"):
         vcoco_prompts(HICO)
 

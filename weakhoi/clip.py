@@ -309,17 +309,8 @@ def bank_prompts(vocab: Vocabulary, template: str = DEFAULT_TEMPLATE,
 
     Vocabularies with ``hoi_roles`` (V-COCO) use the role's template ('obj' / 'instr'), others
     :meth:`Vocabulary.prompts`. Placeholders: {verb}, {verb_phrase}, {object}, {article}."""
-    if vocab.hoi_roles is None:
-        return vocab.prompts(template, no_interaction_template)
-    by_role = {"obj": vocab.prompts(vcoco_obj_template, vcoco_obj_template),
-               "instr": vocab.prompts(vcoco_instr_template, vcoco_instr_template)}
-    out = []
-    for i, role in enumerate(vocab.hoi_roles):
-        if role not in by_role:
-            raise DataError(f"vocabulary {vocab.name}: HOI class {i} has unknown role {role!r} "
-                            f"(expected 'obj' or 'instr')")
-        out.append(by_role[role][i])
-    return out
+    return vocab.prompts(template, no_interaction_template,
+                         {"obj": vcoco_obj_template, "instr": vcoco_instr_template})
 
 
 @torch.no_grad()

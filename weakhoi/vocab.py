@@ -125,12 +125,24 @@ class Vocabulary:
         return np.flatnonzero(~self.rare)
 
     def prompts(self, template: str = DEFAULT_TEMPLATE,
-                no_interaction_template: str = NO_INTERACTION_TEMPLATE) -> list[str]:
-        """One prompt per HOI class. Placeholders: {verb}, {verb_phrase}, {object}, {article}."""
+                no_interaction_template: str = NO_INTERACTION_TEMPLATE,
+                role_templates: Mapping[str, str] | None = None) -> list[str]:
+        """One prompt per HOI class. Placeholders: {verb} (name, '_' -> ' '), {verb_phrase}
+        (gerund phrase), {object}, {article}. Vocabularies with ``hoi_roles`` (V-COCO) take the
+        template of each class's role from ``role_templates`` ({'obj': ..., 'instr': ...})."""
+        if self.hoi_roles is not None and role_templates is None:
+            raise DataError(f"vocabulary {self.name} has roles: role_templates are required")
         out = []
-        for v, o in zip(self.hoi_verb.tolist(), self.hoi_object.tolist()):
+        for i, (v, o) in enumerate(zip(self.hoi_verb.tolist(), self.hoi_object.tolist())):
             obj = self.objects[o].replace("_", " ")
-            t = no_interaction_template if v == self.no_interaction else template
+            if self.hoi_roles is not None:
+                role = self.hoi_roles[i]
+                if role not in role_templates:
+                    raise DataError(f"vocabulary {self.name}: HOI class {i} has role {role!r}, "
+                                    f"no template for it (have {sorted(role_templates)})")
+                t = role_templates[role]
+            else:
+                t = no_interaction_template if v == self.no_interaction else template
             out.append(t.format(verb=self.verbs[v].replace("_", " "), verb_phrase=self.verb_phrases[v],
                                 object=obj, article=article(obj)))
         return out

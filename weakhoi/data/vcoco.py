@@ -72,8 +72,8 @@ VCOCO_ROLES: dict[str, tuple[str, ...]] = {
 VCOCO_ACTION_ROLES: tuple[tuple[str, str], ...] = tuple(
     (a, r) for a in VCOCO_ACTIONS for r in VCOCO_ROLES[a])
 
-OBJ_TEMPLATE = "a person {verb} {article} {object}"
-INSTR_TEMPLATE = "a person {verb} with {object}"
+OBJ_TEMPLATE = "a person {verb_phrase} {article} {object}"
+INSTR_TEMPLATE = "a person {verb_phrase} with {object}"
 
 
 def vcoco_verb_names(include_point: bool = True) -> list[str]:
@@ -124,15 +124,10 @@ def vcoco_vocabulary(valid_objects: Mapping[str, Iterable[int | str]] | None = N
 def vcoco_prompts(vocab: Vocabulary, obj_template: str = OBJ_TEMPLATE,
                   instr_template: str = INSTR_TEMPLATE) -> list[str]:
     """One prompt per HOI class of a V-COCO vocabulary, template chosen by the class's role.
-    Placeholders: {verb} (gerund phrase), {object}, {article}."""
+    Placeholders as in :meth:`Vocabulary.prompts` ({verb_phrase} is the gerund phrase)."""
     if vocab.hoi_roles is None:
         raise DataError(f"vocabulary {vocab.name}: no roles (not a V-COCO vocabulary)")
-    out = []
-    for v, o, role in zip(vocab.hoi_verb.tolist(), vocab.hoi_object.tolist(), vocab.hoi_roles):
-        obj = vocab.objects[o].replace("_", " ")
-        t = instr_template if role == "instr" else obj_template
-        out.append(t.format(verb=vocab.verb_phrases[v], object=obj, article=article(obj)))
-    return out
+    return vocab.prompts(role_templates={"obj": obj_template, "instr": instr_template})
 
 
 # ---------------------------------------------------------------------------------------------
