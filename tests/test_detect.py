@@ -257,6 +257,19 @@ def test_ground_truth_boxes_dedup(vocab):
     np.testing.assert_allclose(boxes, [[0, 0, 50, 50], [60, 60, 90, 90], [10, 10, 20, 20], [10, 10, 20, 20]])
 
 
+def test_ground_truth_boxes_include_boxes_outside_pairs(vocab):
+    """Distractors (SynHOI `instances`) are in no pair but a detector still sees them."""
+    import dataclasses
+
+    r = rec("x.png", 100, 100, [[0, 0, 50, 50]], [[10, 10, 20, 20]], [2])
+    r = dataclasses.replace(r, instance_boxes=np.array([[0, 0, 50, 50], [70, 70, 90, 95], [60, 5, 99, 40]]),
+                            instance_labels=np.array([vocab.person, 1, vocab.person]))
+    boxes, labels = ground_truth_boxes(r, vocab.person)
+    assert sorted(labels.tolist()) == sorted([vocab.person, 2, 1, vocab.person])
+    assert any(np.allclose(b, [70, 70, 90, 95]) for b in boxes)      # distractor object
+    assert any(np.allclose(b, [60, 5, 99, 40]) for b in boxes)       # idle person
+
+
 def test_simulated_without_noise_reproduces_ground_truth(vocab):
     ds = toy_dataset(vocab, n=3)
     p = SimulationParams(jitter=0, miss_rate=0, fp_rate=0, dup_rate=0)

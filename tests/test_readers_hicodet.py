@@ -343,3 +343,28 @@ def test_vocabulary_mismatch_and_synhoi(tmp_path):
     p2.write_text(json.dumps(syn))
     with pytest.raises(DataError, match="instances_train.json.*'verbs'"):
         load_dataset("synhoi", p2)
+
+
+def test_instances_key_gives_every_annotated_box(tmp_path):
+    """SynHOI lists every drawn person/object (also those in no pair) under 'instances'."""
+    import json as _json
+
+    from weakhoi.data.hicodet import read_hicodet_instances_json
+    from weakhoi.vocab import Vocabulary
+
+    vocab = Vocabulary.build("toy", ["ball", "person"], ["hold", "no_interaction"], [(0, 0), (1, 0)])
+    d = {"filenames": ["a.png"], "size": [[100, 80]],
+         "annotation": [{"boxes_h": [[1, 1, 20, 40]], "boxes_o": [[21, 21, 30, 30]], "hoi": [0],
+                         "object": [0], "verb": [0]}],
+         "instances": [{"boxes": [[1, 1, 20, 40], [21, 21, 30, 30], [51, 11, 60, 20], [61, 1, 90, 70]],
+                        "object": [1, 0, 0, 1], "interacting": [1, 1, 0, 0]}]}
+    d.update(vocab.to_hicodet_json_dict())
+    p = tmp_path / "instances_train.json"
+    p.write_text(_json.dumps(d))
+    rec = read_hicodet_instances_json(p, kind="synhoi")[0]
+    np.testing.assert_array_equal(rec.instance_boxes[2], [50, 10, 60, 20])  # 1-based -> continuous
+    assert rec.instance_labels.tolist() == [1, 0, 0, 1]
+    d["instances"][0]["object"][3] = 7
+    p.write_text(_json.dumps(d))
+    with pytest.raises(DataError, match=r"entry 0 \(a.png\): instances\[3\]: unknown object id 7"):
+        read_hicodet_instances_json(p, kind="synhoi")

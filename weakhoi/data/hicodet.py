@@ -18,6 +18,8 @@ the V-COCO readers.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -230,6 +232,9 @@ def _from_instances_dict(d: Any, source: Path, kind: str, images: Path | None, s
         raise DataError(f"{source}: 'filenames', 'annotation' and 'size' lengths differ "
                         f"({len(names)}/{len(annos)}/{len(sizes)})")
     vocab = _instances_vocabulary(d, source, kind)
+    instances = d.get("instances")  # SynHOI: every drawn person/object, distractors included
+    if instances is not None and len(instances) != len(names):
+        raise DataError(f"{source}: 'instances' has {len(instances)} entries for {len(names)} images")
     records = []
     for i, (fn, a, wh) in enumerate(zip(names, annos, sizes)):
         where = f"{source}: entry {i} ({fn})"
@@ -244,13 +249,34 @@ def _from_instances_dict(d: Any, source: Path, kind: str, images: Path | None, s
             raise DataError(f"{where}: bad 'size' {wh!r} (expected [width, height])") from None
         bh = hico_to_continuous(_as_boxes(a["boxes_h"], where, "boxes_h"))  # [P, 4]
         bo = hico_to_continuous(_as_boxes(a["boxes_o"], where, "boxes_o"))  # [P, 4]
-        records.append(build_record(vocab, where, str(fn), w, h, bh, bo,
-                                    _as_ints(a["hoi"], where, "hoi"), _as_ints(a["verb"], where, "verb"),
-                                    _as_ints(a["object"], where, "object")))
+        rec = build_record(vocab, where, str(fn), w, h, bh, bo,
+                           _as_ints(a["hoi"], where, "hoi"), _as_ints(a["verb"], where, "verb"),
+                           _as_ints(a["object"], where, "object"))
+        if instances is not None:
+            rec = _with_instances(rec, instances[i], vocab, where)
+        records.append(rec)
     if check_images:
         _check_images(records, images, source)
     name = "synhoi" if kind == "synhoi" else "hicodet"
     return HOIDataset(name, _split_from_name(source, split), vocab, records, images, source)
+
+
+def _with_instances(rec: ImageAnnotation, inst: Any, vocab: Vocabulary, where: str) -> ImageAnnotation:
+    """``rec`` with the image's full box list (``instances`` entry: ``boxes`` 1-based pixel
+    indices, ``object`` class per box) validated and attached."""
+    if not isinstance(inst, Mapping) or "boxes" not in inst or "object" not in inst:
+        raise DataError(f"{where}: 'instances' entry needs 'boxes' and 'object'")
+    boxes = hico_to_continuous(_as_boxes(inst["boxes"], where, "instances.boxes"))  # [E, 4]
+    labels = _as_ints(inst["object"], where, "instances.object")                    # [E]
+    if len(labels) != len(boxes):
+        raise DataError(f"{where}: instances: {len(boxes)} boxes but {len(labels)} labels")
+    bad = np.flatnonzero((labels < 0) | (labels >= vocab.num_objects))
+    if bad.size:
+        raise DataError(f"{where}: instances[{bad[0]}]: unknown object id {labels[bad[0]]}")
+    bad = np.flatnonzero(invalid_box_mask(boxes, rec.width, rec.height))
+    if bad.size:
+        raise DataError(f"{where}: instances[{bad[0]}]: box is degenerate or outside the image")
+    return dataclasses.replace(rec, instance_boxes=boxes, instance_labels=labels)
 
 
 def read_hicodet_instances_json(path: Path | str, images: Path | str | None = None,
@@ -331,11 +357,15 @@ def _from_qpic_list(d: Any, source: Path, images: Path | None, sizes: Mapping | 
             hoi.append(c)
             verb.append(v)
             obj.append(objcls[o])
-        records.append(build_record(vocab, where, fn, w, h,
-                                    np.asarray(bh, np.float64).reshape(-1, 4),
-                                    np.asarray(bo, np.float64).reshape(-1, 4),
-                                    np.asarray(hoi, np.int64), np.asarray(verb, np.int64),
-                                    np.asarray(obj, np.int64)))
+        rec = build_record(vocab, where, fn, w, h,
+                           np.asarray(bh, np.float64).reshape(-1, 4),
+                           np.asarray(bo, np.float64).reshape(-1, 4),
+                           np.asarray(hoi, np.int64), np.asarray(verb, np.int64),
+                           np.asarray(obj, np.int64))
+        bad = np.flatnonzero(invalid_box_mask(boxes, w, h))
+        if bad.size:
+            raise DataError(f"{where}: annotations[{bad[0]}]: box is degenerate or outside the image")
+        records.append(dataclasses.replace(rec, instance_boxes=boxes, instance_labels=objcls))
     if check_images:
         _check_images(records, images, source)
     return HOIDataset("hicodet", _split_from_name(source, split), vocab, records, images, source)

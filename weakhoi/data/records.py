@@ -32,6 +32,10 @@ class ImageAnnotation:
     verb: np.ndarray               # [P] int64
     object: np.ndarray             # [P] int64 object class; -1 where absent
     image_id: int | None = None    # dataset-specific id (COCO image id for V-COCO)
+    # Every annotated person/object box of the image, also those in no pair, when the source
+    # lists them (SynHOI `instances`, the QPIC layout's `annotations`); None otherwise.
+    instance_boxes: np.ndarray | None = None   # [E, 4] float64, continuous xyxy
+    instance_labels: np.ndarray | None = None  # [E] int64 object class
 
     @property
     def num_pairs(self) -> int:

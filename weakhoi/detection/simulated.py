@@ -69,12 +69,18 @@ class SimulationParams:
 
 def ground_truth_boxes(rec: ImageAnnotation, person: int, dedup_iou: float = 0.7
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Unique boxes of one image's pairs: humans (label ``person``) and present objects.
-    Returns boxes [G, 4] float64 and labels [G] int64; same-label boxes overlapping with IoU >=
-    ``dedup_iou`` are merged (first kept), so a person in several pairs counts once."""
+    """Unique ground-truth boxes of one image: humans (label ``person``) and present objects of
+    its pairs, plus every other annotated box when the source lists them
+    (``rec.instance_boxes``: SynHOI's distractors, which are in no pair). Returns boxes [G, 4]
+    float64 and labels [G] int64; same-label boxes overlapping with IoU >= ``dedup_iou`` are
+    merged (first kept), so a person in several pairs counts once."""
     present = (rec.object >= 0) & np.isfinite(rec.boxes_o).all(axis=1)
-    boxes = np.concatenate([rec.boxes_h.reshape(-1, 4), rec.boxes_o.reshape(-1, 4)[present]])
-    labels = np.concatenate([np.full(len(rec.boxes_h), person, np.int64), rec.object[present]])
+    boxes = [rec.boxes_h.reshape(-1, 4), rec.boxes_o.reshape(-1, 4)[present]]
+    labels = [np.full(len(rec.boxes_h), person, np.int64), rec.object[present]]
+    if rec.instance_boxes is not None:
+        boxes.append(rec.instance_boxes.reshape(-1, 4))
+        labels.append(rec.instance_labels.astype(np.int64))
+    boxes, labels = np.concatenate(boxes), np.concatenate(labels)
     keep: list[int] = []
     for i in range(len(boxes)):
         same = [j for j in keep if labels[j] == labels[i]]

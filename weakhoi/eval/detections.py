@@ -1,0 +1,214 @@
+"""HOI detections interchange JSON (what ``weakhoi evaluate hicodet`` reads).
+
+Layout (one entry per image; images without detections may be omitted)::
+
+    {"box_convention": "hico",                  # optional, default "hico"
+     "images": [{"file_name": "HICO_test2015_00000001.jpg",
+                 "boxes_h": [[x1, y1, x2, y2], ...],   # [K, 4] human box of each detection
+                 "boxes_o": [[x1, y1, x2, y2], ...],   # [K, 4] object box
+                 "hoi":     [int, ...],                # [K] HOI class, 0-BASED (vocabulary order,
+                                                       #     like the `hoi` field of instances_*.json)
+                 "scores":  [float, ...]}, ...]}       # [K]
+
+One entry per scored (human box, object box, HOI class) triple. Box conventions:
+
+* ``"hico"`` (default): the frame of the HICO-DET annotation files (``anno_bbox.mat``,
+  ``instances_*.json``, SynHOI JSON): 1-based inclusive pixel indices. A box covering pixel
+  columns 1..10 has x1 = 1, x2 = 10. This is the frame the official MATLAB code compares in.
+* ``"continuous"``: weakhoi's internal continuous xyxy (torchvision); x1 = 0, x2 = 10 above.
+
+In memory (:class:`HOIDetections`) boxes are continuous, as everywhere in weakhoi, and rows are
+ordered by dataset image order, keeping the file's order within an image (the order the
+official evaluation uses to break score ties).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from ..boxes import continuous_to_hico, hico_to_continuous
+from ..errors import DataError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..data.records import HOIDataset
+
+BOX_CONVENTIONS = ("hico", "continuous")
+
+
+@dataclass(frozen=True, eq=False)
+class HOIDetections:
+    """Flat HOI detections of one split; rows sorted by image (stable)."""
+
+    image_index: np.ndarray   # [D] int64, index of the image in the dataset
+    boxes_h: np.ndarray       # [D, 4] float64, continuous xyxy
+    boxes_o: np.ndarray       # [D, 4] float64, continuous xyxy
+    hoi: np.ndarray           # [D] int64, 0-based HOI class
+    scores: np.ndarray        # [D] float64
+
+    def __len__(self) -> int:
+        return int(self.hoi.shape[0])
+
+    @classmethod
+    def empty(cls) -> "HOIDetections":
+        return cls(np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros((0, 4)), np.zeros(0, np.int64),
+                   np.zeros(0))
+
+    def select(self, mask: np.ndarray) -> "HOIDetections":
+        return HOIDetections(self.image_index[mask], self.boxes_h[mask], self.boxes_o[mask],
+                             self.hoi[mask], self.scores[mask])
+
+    @classmethod
+    def from_arrays(cls, image_index, boxes_h, boxes_o, hoi, scores) -> "HOIDetections":
+        """Build from unsorted arrays (continuous boxes); rows are stably sorted by image."""
+        image_index = np.asarray(image_index, dtype=np.int64).reshape(-1)
+        order = np.argsort(image_index, kind="stable")
+        return cls(image_index[order],
+                   np.asarray(boxes_h, dtype=np.float64).reshape(-1, 4)[order],
+                   np.asarray(boxes_o, dtype=np.float64).reshape(-1, 4)[order],
+                   np.asarray(hoi, dtype=np.int64).reshape(-1)[order],
+                   np.asarray(scores, dtype=np.float64).reshape(-1)[order])
+
+
+def _as_array(values, shape_tail: tuple[int, ...], dtype, where: str) -> np.ndarray:
+    try:
+        a = np.array(values, dtype=dtype)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{where}: malformed values ({e})") from None
+    if a.size == 0:
+        return a.reshape((0, *shape_tail))
+    if a.shape[1:] != shape_tail:
+        raise DataError(f"{where}: expected shape [K, {', '.join(map(str, shape_tail))}], got {list(a.shape)}"
+                        if shape_tail else f"{where}: expected a flat list, got shape {list(a.shape)}")
+    return a
+
+
+def read_detections_json(path: Path | str, dataset: "HOIDataset") -> HOIDetections:
+    """Read the interchange JSON against ``dataset`` (file names -> image indices).
+
+    DataError naming the file and entry for: unreadable JSON, missing keys, length mismatches,
+    unknown file names, a file name listed twice, HOI ids outside ``[0, num_hois)``, non-finite
+    boxes or scores. Images of ``dataset`` that the file omits have no detections.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"detections file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
+        raise DataError(f"{path}: expected an object with an 'images' list")
+    convention = doc.get("box_convention", "hico")
+    if convention not in BOX_CONVENTIONS:
+        raise DataError(f"{path}: 'box_convention' must be one of {BOX_CONVENTIONS}, got {convention!r}")
+
+    n_hoi = dataset.vocab.num_hois
+    index = {r.file_name: i for i, r in enumerate(dataset.records)}
+    seen: set[str] = set()
+    img_ids: list[int] = []
+    counts: list[int] = []
+    bh: list = []
+    bo: list = []
+    hoi: list = []
+    sc: list = []
+    for k, entry in enumerate(doc["images"]):
+        try:
+            name = entry["file_name"]
+            eh, eo, ec, es = entry["boxes_h"], entry["boxes_o"], entry["hoi"], entry["scores"]
+        except (KeyError, TypeError) as e:
+            raise DataError(f"{path}: images[{k}] lacks key {e.args[0]!r}") from None
+        i = index.get(name)
+        if i is None:
+            raise DataError(f"{path}: images[{k}] file_name {name!r} is not an image of {dataset.source or dataset.name}")
+        if name in seen:
+            raise DataError(f"{path}: images[{k}] file_name {name!r} listed twice")
+        seen.add(name)
+        n = len(ec)
+        if not (len(eh) == len(eo) == len(es) == n):
+            raise DataError(f"{path}: images[{k}] ({name}): boxes_h/boxes_o/hoi/scores lengths differ "
+                            f"({len(eh)}/{len(eo)}/{n}/{len(es)})")
+        img_ids.append(i)
+        counts.append(n)
+        bh.extend(eh)
+        bo.extend(eo)
+        hoi.extend(ec)
+        sc.extend(es)
+
+    where = f"{path}"
+    boxes_h = _as_array(bh, (4,), np.float64, f"{where}: boxes_h")   # [D, 4]
+    boxes_o = _as_array(bo, (4,), np.float64, f"{where}: boxes_o")   # [D, 4]
+    scores = _as_array(sc, (), np.float64, f"{where}: scores")       # [D]
+    hoi_f = _as_array(hoi, (), np.float64, f"{where}: hoi")          # [D]
+    counts_a = np.asarray(counts, dtype=np.int64)
+    offsets = np.concatenate(([0], np.cumsum(counts_a)))
+    names = [dataset.records[i].file_name for i in img_ids]
+
+    def _bad(mask: np.ndarray, what: str) -> None:
+        if mask.any():
+            j = int(np.flatnonzero(mask)[0])
+            e = int(np.searchsorted(offsets, j, side="right") - 1)
+            raise DataError(f"{path}: images[{e}] ({names[e]}), detection {j - offsets[e]}: {what}")
+
+    _bad((hoi_f != np.floor(hoi_f)) | (hoi_f < 0) | (hoi_f >= n_hoi) | ~np.isfinite(hoi_f),
+         f"HOI id outside 0..{n_hoi - 1} (ids are 0-based)")
+    _bad(~np.isfinite(boxes_h).all(axis=1) | ~np.isfinite(boxes_o).all(axis=1), "non-finite box")
+    _bad(np.isnan(scores), "score is NaN")
+
+    if convention == "hico":
+        boxes_h = hico_to_continuous(boxes_h)
+        boxes_o = hico_to_continuous(boxes_o)
+    image_index = np.repeat(np.asarray(img_ids, dtype=np.int64), counts_a)  # [D]
+    return HOIDetections.from_arrays(image_index, boxes_h, boxes_o, hoi_f.astype(np.int64), scores)
+
+
+def _fmt(values: np.ndarray, decimals: int | None) -> list:
+    if decimals is not None:
+        values = np.round(values, decimals)
+    return values.tolist()
+
+
+def write_detections_json(path: Path | str, file_names: Sequence[str], detections: HOIDetections,
+                          box_convention: str = "hico", box_decimals: int | None = None,
+                          score_decimals: int | None = None) -> None:
+    """Write ``detections`` (continuous boxes, ``image_index`` into ``file_names``) as the
+    interchange JSON, atomically. Boxes are written in ``box_convention`` (default ``"hico"``:
+    1-based pixel indices, x1 + 1 / y1 + 1). ``*_decimals`` round the written values (None keeps
+    full float precision; 2 decimals for boxes keeps files about half as large)."""
+    if box_convention not in BOX_CONVENTIONS:
+        raise ValueError(f"box_convention must be one of {BOX_CONVENTIONS}")
+    path = Path(path)
+    d = detections
+    bh = continuous_to_hico(d.boxes_h) if box_convention == "hico" else np.asarray(d.boxes_h, np.float64)
+    bo = continuous_to_hico(d.boxes_o) if box_convention == "hico" else np.asarray(d.boxes_o, np.float64)
+    order = np.argsort(d.image_index, kind="stable")
+    img = d.image_index[order]
+    if img.size and (img[0] < 0 or img[-1] >= len(file_names)):
+        raise ValueError("image_index outside file_names")
+    bounds = np.flatnonzero(np.diff(img)) + 1
+    starts = np.concatenate(([0], bounds)) if img.size else np.zeros(0, np.int64)
+    ends = np.concatenate((bounds, [img.size])) if img.size else np.zeros(0, np.int64)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write('{"box_convention": %s, "images": [' % json.dumps(box_convention))
+            for n, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+                rows = order[s:e]
+                entry = {"file_name": file_names[int(img[s])],
+                         "boxes_h": _fmt(bh[rows], box_decimals), "boxes_o": _fmt(bo[rows], box_decimals),
+                         "hoi": d.hoi[rows].tolist(), "scores": _fmt(d.scores[rows], score_decimals)}
+                if any(not math.isfinite(v) for v in entry["scores"]):
+                    raise ValueError(f"non-finite score in image {entry['file_name']}")
+                f.write((",\n" if n else "\n") + json.dumps(entry, separators=(",", ":")))
+            f.write("\n]}\n")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
