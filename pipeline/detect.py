@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import typer
 
-from weakhoi.detection import BACKENDS, SimulationParams, resolve_weights, run_detection, write_proposals
+from weakhoi.detection import BACKENDS, SimulationParams, run_detection, write_proposals
 from weakhoi.errors import ConfigError
 
 from .params import DEFAULT_PARAMS, load_params, section
@@ -119,6 +119,8 @@ def command(
     if cfg["backend"] == "torchvision":
         if images is None:
             raise ConfigError("detect: --images is required with backend torchvision")
+        from weakhoi.detection.torchvision_backend import resolve_weights  # imports torch
+
         weights = resolve_weights(cfg["torchvision"]["weights"])  # AssetMissingError before any work
         if weights is not None:
             inputs.append(weights)

@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .boxes import box_iou
+from .boxes import _by_score, batched_nms, box_iou, nms  # noqa: F401  (nms re-exported)
 
 #: Default epsilon of the encoding (denominator guard and ``log(p + eps)``).
 DEFAULT_EPS = 1e-8
@@ -74,43 +74,6 @@ FEATURE_NAMES = (
 
 
 # --------------------------------------------------------------------------- candidates
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy NMS on one class. Returns kept indices sorted by descending score (ties: lower
-    index first); a box is dropped when its IoU with a kept box is ``> iou_threshold``."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)  # [R, 4]
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)   # [R]
-    order = np.lexsort((np.arange(len(scores)), -scores))       # stable: score desc, index asc
-    if len(order) == 0:
-        return order.astype(np.int64)
-    iou = box_iou(boxes[order], boxes[order])                    # [R, R]
-    suppressed = np.zeros(len(order), dtype=bool)
-    keep = []
-    for i in range(len(order)):
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        suppressed |= iou[i] > iou_threshold
-    return order[np.asarray(keep, dtype=np.int64)].astype(np.int64)
-
-
-def batched_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Class-wise NMS: boxes of different labels never suppress each other. Returns kept
-    indices sorted by descending score (ties: lower index first)."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)  # [R, 4]
-    labels = np.asarray(labels).reshape(-1)                     # [R]
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)   # [R]
-    kept = [np.flatnonzero(labels == c)[nms(boxes[labels == c], scores[labels == c], iou_threshold)]
-            for c in np.unique(labels)]
-    kept = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
-    return _by_score(kept, scores)
-
-
-def _by_score(idx: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """``idx`` reordered by descending ``scores[idx]``, ties by ascending index."""
-    idx = np.asarray(idx, dtype=np.int64)
-    return idx[np.lexsort((idx, -scores[idx]))]
-
 
 def select_candidates(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, person_label: int,
                       human_score_threshold: float = 0.2, object_score_threshold: float = 0.2,

@@ -18,8 +18,18 @@ from .common import (ARTIFACT_TYPE, BACKENDS, ImageDetections, Proposals, map_la
                      postprocess_all, read_proposals, write_proposals)
 from .precomputed import import_precomputed, read_detection_file
 from .simulated import SimulationParams, ground_truth_boxes, simulate_detections, simulate_image
-from .torchvision_backend import (build_detector, detect_images, detect_torchvision,
-                                  hub_checkpoint_path, resolve_weights)
+
+# The torchvision backend (torch, torchvision) is imported on first use only, so that commands
+# that never run a detector (evaluate, spatial, ...) start fast.
+_TORCHVISION_NAMES = ("build_detector", "detect_images", "detect_torchvision", "hub_checkpoint_path",
+                      "resolve_weights")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCHVISION_NAMES:
+        from . import torchvision_backend
+        return getattr(torchvision_backend, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "ARTIFACT_TYPE", "BACKENDS", "ImageDetections", "Proposals", "SimulationParams",
@@ -43,6 +53,7 @@ def run_detection(dataset: HOIDataset, backend: str, backend_params: Mapping[str
         bp.setdefault("box_score_thresh", score_threshold)
         bp.setdefault("box_nms_thresh", nms_threshold)
         bp.setdefault("detections_per_img", max_detections)
+        from .torchvision_backend import detect_torchvision
         props = detect_torchvision(dataset, batch_size=batch_size, device=device, progress=progress, **bp)
     elif backend == "precomputed":
         if "dir" not in bp:

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import torch
-from torchvision.ops import batched_nms
 
+from ..boxes import batched_nms
 from ..errors import ConfigError, DataError
 from ..vocab import Vocabulary
 
@@ -85,9 +84,7 @@ def postprocess(det: ImageDetections, score_threshold: float = 0.2, nms_threshol
     if len(det) == 0:
         return ImageDetections.empty()
     if nms_threshold < 1.0:
-        idx = batched_nms(torch.from_numpy(det.boxes.astype(np.float32)),
-                          torch.from_numpy(det.scores.astype(np.float32)),
-                          torch.from_numpy(det.labels), float(nms_threshold)).numpy()  # sorted by score
+        idx = batched_nms(det.boxes, det.scores, det.labels, float(nms_threshold))  # sorted by score
     else:
         idx = np.argsort(-det.scores, kind="stable")
     return det.select(idx[:max_detections])

@@ -44,7 +44,8 @@ Choices where the official code is undefined or crashes (documented):
 
 Outputs (percent): ``agent_map`` (nansum over the actions / number of actions), ``role_map_s1``,
 ``role_map_s2`` (nanmean over the (action, role) pairs, 25 in V-COCO) and ``*_no_point`` (the 24
-without ``point``), plus per-class APs.
+without ``point``), plus per-class APs. Per-class APs are float32 values (as the official stores
+them); the means are computed in float64 over them.
 """
 from __future__ import annotations
 
@@ -220,8 +221,12 @@ def load_vcoco_ground_truth(vcoco_json: Path | str, coco_json: Path | str,
         for ann in coco.loadAnns(coco.getAnnIds(imgIds=img_id, iscrowd=None)):
             if ann.get("ignore", 0) == 1:
                 continue
-            x1, y1, x2, y2 = _clean_box(ann["bbox"], W, H)
-            if ann["area"] > 0 and x2 > x1 and y2 > y1:
+            try:
+                x1, y1, x2, y2 = _clean_box(ann["bbox"], W, H)
+                area = float(ann["area"])
+            except (KeyError, TypeError, ValueError, IndexError) as e:
+                raise DataError(f"{cpath}: annotation {ann.get('id')!r}: missing or malformed bbox/area ({e})") from None
+            if area > 0 and x2 > x1 and y2 > y1:
                 valid_ids.append(int(ann["id"]))
                 valid_boxes.append((x1, y1, x2, y2))
                 valid_person.append(ann["category_id"] in person_cats)
