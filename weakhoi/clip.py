@@ -50,13 +50,15 @@ reads with ``allow_pickle=False`` and L2-normalises the rows by default.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import socket
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -271,7 +273,7 @@ def load_clip(model: str = TINY_MODEL, pretrained: str | os.PathLike | None = No
                         pretrained_sha256=sha256_file(path), random_init=False,
                         quick_gelu=bool(cfg.get("quick_gelu", False)))
 
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _quiet_random_init_warning():
         torch.manual_seed(seed)
         try:
             net = open_clip.create_model(model, pretrained=checkpoint, weights_only=True, **kwargs)
@@ -288,6 +290,22 @@ def load_clip(model: str = TINY_MODEL, pretrained: str | os.PathLike | None = No
     net.eval()
     tokenizer = open_clip.get_tokenizer(model)
     return net, tokenizer, info
+
+
+@contextlib.contextmanager
+def _quiet_random_init_warning() -> Iterator[None]:
+    """Drop open_clip's root-logger warning 'No pretrained weights loaded ...': random init is
+    requested explicitly here and recorded in the artifact (``random_init``)."""
+    class _Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return not str(record.getMessage()).startswith("No pretrained weights loaded")
+
+    root, flt = logging.getLogger(), _Drop()
+    root.addFilter(flt)
+    try:
+        yield
+    finally:
+        root.removeFilter(flt)
 
 
 def visual_tower(net: nn.Module) -> nn.Module:

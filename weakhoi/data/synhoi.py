@@ -6,7 +6,7 @@ object (a hand on it, a foot at it, sitting or riding on it, a string to a kite)
 objects that take part in no interaction are placed so that proximity alone does not give the
 pairing (decoy objects closer to an actor's centre than its true object, bystanders next to a
 true object). HOI class frequencies follow a fixed geometric long tail so several classes are
-rare (< 10 training instances). See ``docs/SYNHOI.md`` for the rules in prose.
+rare (< 10 training instances). See the README, section "SynHOI", for the rules in prose.
 
 Output (``generate``)::
 

@@ -1,0 +1,18 @@
+"""Run every benchmark in bench/ (each records its numbers in bench/RESULTS.md)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+SCRIPTS = ["bench_spatial.py", "bench_read.py", "bench_eval_hicodet.py"]
+
+if __name__ == "__main__":
+    failed = []
+    for name in SCRIPTS:
+        print(f"== {name}", flush=True)
+        if subprocess.run([sys.executable, str(BENCH / name)], cwd=BENCH.parent).returncode != 0:
+            failed.append(name)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
