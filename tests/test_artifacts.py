@@ -129,8 +129,8 @@ def _random_ragged(seed: int, n: int):
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_appender_equals_write_ragged(tmp_path, suffix, monkeypatch):
     # Tiny chunks so that the appender flushes many times while streaming.
-    monkeypatch.setattr(artifacts, "_TARGET_CHUNK_BYTES", 1024)
-    monkeypatch.setattr(artifacts, "_FLUSH_CHUNKS", 2)
+    monkeypatch.setattr(artifacts.layout, "_TARGET_CHUNK_BYTES", 1024)
+    monkeypatch.setattr(artifacts.layout, "_FLUSH_CHUNKS", 2)
     lengths, cols = _random_ragged(1, 200)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     a, b = tmp_path / f"bulk{suffix}", tmp_path / f"stream{suffix}"
@@ -255,7 +255,7 @@ def test_provenance_attributes(tmp_path, suffix):
 
 
 def test_git_commit_matches_checkout():
-    root = Path(artifacts.__file__).resolve().parents[1]
+    root = Path(artifacts.__file__).resolve().parents[2]  # weakhoi/artifacts/__init__.py -> project
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"],
                               capture_output=True, text=True, timeout=10)
