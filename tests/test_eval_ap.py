@@ -4,15 +4,29 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from weakhoi.eval.ap import (VOC11_THRESHOLDS, precision_recall, voc_ap_11point, voc_ap_11point_monotone,
+from weakhoi.eval.ap import (VOC11_THRESHOLDS, matlab_colon, precision_recall, voc_ap_11point, voc_ap_11point_monotone,
                              voc_ap_allpoint)
 
 
 def test_thresholds_are_the_matlab_doubles():
-    # MATLAB's 0:0.1:1 yields exactly the doubles 0.6 and 0.7; np.arange does not.
+    # MATLAB's colon: first half a + k*d, second half b - (n-k)*d. So 0:0.1:1 holds exactly the
+    # doubles 0.6 (= 1 - 0.4) and 0.7 (= 1 - 3*0.1), but its 4th element is 3*0.1 =
+    # 0.30000000000000004 (MATLAB: a = 0:.1:1; a(4) == .3 -> 0, a(4) - .3 -> 5.5511e-17).
     assert VOC11_THRESHOLDS[6] == 0.6 and VOC11_THRESHOLDS[7] == 0.7
-    assert VOC11_THRESHOLDS.tolist() == [i / 10 for i in range(11)]
-    assert np.arange(0, 1.1, 0.1)[6] != 0.6  # why the literal table exists
+    assert VOC11_THRESHOLDS[3] == 0.30000000000000004 and VOC11_THRESHOLDS[3] > 0.3
+    assert VOC11_THRESHOLDS.tolist() == [0.0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6, 0.7,
+                                         0.8, 0.9, 1.0]
+    assert np.arange(0, 1.1, 0.1)[6] != 0.6  # why np.arange is not used
+    assert matlab_colon(-1.0, 0.01, 1.0)[100] == 0.0  # symmetric about the midpoint
+
+
+def test_recall_exactly_point_three_misses_the_matlab_threshold():
+    # npos 10, three hits then misses: rec .1 .2 .3 .3; t = 0.30000000000000004 > 0.3 sees nothing
+    # at rec 0.3, so only t = 0, .1, .2 count: AP = 3/11 (a literal 0.3 threshold would give 4/11)
+    rec, prec = precision_recall([1, 1, 1, 0], [0, 0, 0, 1], 10)
+    assert rec[2] == 0.3
+    assert voc_ap_11point(rec, prec) == pytest.approx(3 / 11, abs=1e-15)
+    assert voc_ap_11point_monotone(rec, prec) == voc_ap_11point(rec, prec)
 
 
 def test_recall_exactly_point_six():

@@ -233,7 +233,8 @@ def reference_eval(ds: HOIDataset, dets: HOIDetections, known_object: bool = Fal
             prec.append(ctp / (cfp + ctp))
         ap = 0.0
         for k in range(11):
-            thr = k / 10
+            # MATLAB 0:0.1:1 (colon: a + k*d for the first half, b - (n-k)*d for the second)
+            thr = k * 0.1 if k <= 5 else 1.0 - (10 - k) * 0.1
             sel = [p for r_, p in zip(rec, prec) if r_ >= thr]
             ap = ap + (max(sel) if sel else 0.0) / 11
         aps.append(ap)

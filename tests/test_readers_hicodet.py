@@ -368,3 +368,33 @@ def test_instances_key_gives_every_annotated_box(tmp_path):
     p.write_text(_json.dumps(d))
     with pytest.raises(DataError, match=r"entry 0 \(a.png\): instances\[3\]: unknown object id 7"):
         read_hicodet_instances_json(p, kind="synhoi")
+
+
+def test_mat_duplicate_hoi_last_entry_wins(tmp_path):
+    """Official eval_one.m: ``gt_all{hoi_id, i} = boxes`` overwrites, so for the same HOI id
+    listed twice in one image only the last visible entry's pairs are ground truth; an invisible
+    later entry does not overwrite, a visible one without connections overwrites with nothing."""
+    hc, hb = hoi_of("hold", "cup") + 1, hoi_of("ride", "bicycle") + 1
+    img = ("HICO_test2015_00000001.jpg", 200, 100, [
+        (hc, [(1, 1, 10, 10)], [(20, 20, 30, 30)], [[1, 1]], 0),                      # overwritten
+        (hb, [(5, 5, 50, 50)], [(60, 60, 90, 90)], [[1, 1]], 0),
+        (hc, [(2, 2, 12, 12), (3, 3, 13, 13)], [(40, 40, 50, 50)], [[1, 1], [2, 1]], 0),  # kept
+        (hc, [], [], [], 1),                                                          # invisible
+    ])
+    img2 = ("HICO_test2015_00000002.jpg", 200, 100, [
+        (hb, [(5, 5, 50, 50)], [(60, 60, 90, 90)], [[1, 1]], 0),
+        (hb, [(5, 5, 50, 50)], [(60, 60, 90, 90)], [], 0),          # visible, no connection
+    ])
+    p = tmp_path / "anno_bbox.mat"
+    scipy.io.savemat(p, {"bbox_train": _images([img, img2]), "bbox_test": _images([img, img2])})
+    test = read_hicodet_mat(p, "test")
+    r = test[0]
+    assert sorted(r.hoi.tolist()) == sorted([hc - 1, hc - 1, hb - 1])
+    cup = r.hoi == hc - 1
+    np.testing.assert_array_equal(r.boxes_h[cup], [[1, 1, 12, 12], [2, 2, 13, 13]])
+    np.testing.assert_array_equal(r.boxes_o[cup], [[39, 39, 50, 50], [39, 39, 50, 50]])
+    assert test[1].num_pairs == 0
+    # training split (not evaluated): every pair is kept
+    train = read_hicodet_mat(p, "train")
+    assert train[0].num_pairs == 4 and train[1].num_pairs == 1
+    assert read_hicodet_mat(p, "test", last_duplicate_wins=False)[0].num_pairs == 4

@@ -424,13 +424,18 @@ def _mat_boxes(x: Any, where: str, name: str) -> np.ndarray:
 
 
 def read_hicodet_mat(path: Path | str, split: str = "train", images: Path | str | None = None,
-                     check_images: bool = False) -> HOIDataset:
+                     check_images: bool = False, last_duplicate_wins: bool | None = None) -> HOIDataset:
     """Read the official HICO-DET ``anno_bbox.mat`` (struct ``bbox_train`` / ``bbox_test``).
 
     Per image: ``filename``, ``size`` (width, height, depth) and ``hoi`` entries with ``id``
     (1-based HOI id), ``bboxhuman`` / ``bboxobject`` (fields x1, x2, y1, y2; 1-based inclusive
     pixels), ``connection`` ([K, 2] 1-based (human, object) indices) and ``invis`` (1: the
     interaction is not visible, the entry has no boxes and is skipped).
+
+    ``last_duplicate_wins`` (default: True for ``split="test"``, False for ``"train"``): when an
+    image lists the same HOI id in several visible entries, keep only the pairs of the last one,
+    as the official evaluation does (``eval_one.m``: ``gt_all{hoi_id, i} = boxes`` overwrites;
+    a visible entry without connections overwrites with no pairs). False keeps all pairs.
     """
     import scipy.io
 
@@ -447,6 +452,8 @@ def read_hicodet_mat(path: Path | str, split: str = "train", images: Path | str 
         raise DataError(f"{source}: cannot read MATLAB file ({type(e).__name__}: {e})") from None
     if key not in mat:
         raise DataError(f"{source}: missing variable {key!r}")
+    if last_duplicate_wins is None:
+        last_duplicate_wins = split == "test"
     vocab = hicodet_vocabulary()
     records = []
     for i, e in enumerate(_mat_list(mat[key])):
@@ -459,7 +466,7 @@ def read_hicodet_mat(path: Path | str, split: str = "train", images: Path | str 
             raise DataError(f"{where}: field 'size' must be one struct")
         w = _mat_int(_mat_field(size[0], "width", where), where, "size.width")
         h = _mat_int(_mat_field(size[0], "height", where), where, "size.height")
-        bh, bo, hoi = [], [], []
+        by_hoi: dict[int, tuple[list, list]] = {}   # HOI id -> (human boxes, object boxes)
         for j, ent in enumerate(_mat_list(_mat_field(e, "hoi", where))):
             hw = f"{where}: hoi[{j}]"
             if _mat_int(_mat_field(ent, "invis", hw), hw, "invis") == 1:
@@ -470,6 +477,9 @@ def read_hicodet_mat(path: Path | str, split: str = "train", images: Path | str 
             humans = _mat_boxes(_mat_field(ent, "bboxhuman", hw), hw, "bboxhuman")    # [Mh, 4]
             objects = _mat_boxes(_mat_field(ent, "bboxobject", hw), hw, "bboxobject")  # [Mo, 4]
             conn = np.asarray(_mat_field(ent, "connection", hw))
+            if last_duplicate_wins or hid not in by_hoi:
+                by_hoi[hid] = ([], [])
+            ent_h, ent_o = by_hoi[hid]
             if conn.size == 0:
                 continue
             if conn.size % 2:
@@ -479,9 +489,11 @@ def read_hicodet_mat(path: Path | str, split: str = "train", images: Path | str 
                 if not (1 <= hi <= len(humans)) or not (1 <= oi <= len(objects)):
                     raise DataError(f"{hw}: connection ({hi}, {oi}) refers to a missing box "
                                     f"({len(humans)} human, {len(objects)} object boxes)")
-                bh.append(humans[hi - 1])
-                bo.append(objects[oi - 1])
-                hoi.append(hid - 1)
+                ent_h.append(humans[hi - 1])
+                ent_o.append(objects[oi - 1])
+        bh = [b for hs, _ in by_hoi.values() for b in hs]
+        bo = [b for _, os_ in by_hoi.values() for b in os_]
+        hoi = [hid - 1 for hid, (hs, _) in by_hoi.items() for _ in hs]
         hoi_a = np.asarray(hoi, dtype=np.int64)
         h_idx = np.clip(hoi_a, 0, vocab.num_hois - 1)
         records.append(build_record(vocab, where, fn, w, h,

@@ -2,9 +2,12 @@
 
 * :func:`voc_ap_11point` -- VOC 2007 11-point AP as in HICO-DET's ``VOCevaldet_bboxpair.m``:
   ``for t = 0:0.1:1, p = max(prec(rec >= t)) (0 if empty), ap = ap + p/11``. The thresholds are
-  the doubles MATLAB's colon operator yields, i.e. exactly ``0.6`` and ``0.7``
-  (``np.arange(0, 1.1, 0.1)`` gives ``0.6000000000000001`` and would turn a recall of exactly
-  0.6 into a miss). The sum is accumulated in the same order as MATLAB.
+  the doubles MATLAB's colon operator yields (:func:`matlab_colon`): the first half is ``a + k*d``,
+  the second half ``b - (n-k)*d``, so t(4) is ``3*0.1 = 0.30000000000000004`` (MATLAB:
+  ``a = 0:.1:1; a(4) == .3`` is false) while t(7), t(8) are exactly ``0.6`` and ``0.7``
+  (``np.arange(0, 1.1, 0.1)`` gives ``0.6000000000000001``/``0.7000000000000001``). Hence a recall
+  of exactly 0.3 (3/10) does NOT reach the 0.3 threshold, while 0.6 and 0.7 do. The sum is
+  accumulated in the same order as MATLAB.
 * :func:`voc_ap_allpoint` -- VOC 2010 all-point AP (area under the precision envelope) as in
   V-COCO's ``vsrl_eval.py`` ``voc_ap``.
 * :func:`precision_recall` -- ``rec = cumsum(tp) / npos``, ``prec = cumsum(tp) / (cumsum(tp) +
@@ -14,8 +17,24 @@ from __future__ import annotations
 
 import numpy as np
 
-#: 11-point thresholds; literal doubles, identical to MATLAB's ``0:0.1:1``.
-VOC11_THRESHOLDS = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], dtype=np.float64)
+def matlab_colon(a: float, d: float, b: float) -> np.ndarray:
+    """Values of MATLAB's ``a:d:b`` for d > 0 and (b - a) / d an integer n (documented MathWorks
+    algorithm: the first half ``a + k*d``, the second half ``b - (n-k)*d``, the middle element
+    of an even n is ``(a + b) / 2``), as float64."""
+    n = int(round((b - a) / d))
+    out = np.empty(n + 1, dtype=np.float64)
+    half = n // 2
+    for k in range(half + 1):
+        out[k] = a + k * d
+        out[n - k] = b - k * d
+    if n % 2 == 0:
+        out[half] = (a + b) / 2.0
+    return out
+
+
+#: 11-point thresholds of ``for t = 0:0.1:1``: [0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6,
+#: 0.7, 0.8, 0.9, 1] (note t(4) = 3*0.1, not the double 0.3).
+VOC11_THRESHOLDS = matlab_colon(0.0, 0.1, 1.0)
 
 
 def precision_recall(tp: np.ndarray, fp: np.ndarray, npos: int) -> tuple[np.ndarray, np.ndarray]:

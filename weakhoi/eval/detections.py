@@ -50,6 +50,11 @@ class HOIDetections:
     boxes_o: np.ndarray       # [D, 4] float64, continuous xyxy
     hoi: np.ndarray           # [D] int64, 0-based HOI class
     scores: np.ndarray        # [D] float64
+    #: [D, 4] the boxes exactly as read in the 1-based "hico" frame (None if unknown). The
+    #: HICO-DET evaluator compares these, so that the x - 1 + 1 round trip of fractional
+    #: coordinates (inexact for |x| < 1) cannot move an overlap across 0.5.
+    boxes_h_hico: np.ndarray | None = None
+    boxes_o_hico: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.hoi.shape[0])
@@ -61,18 +66,24 @@ class HOIDetections:
 
     def select(self, mask: np.ndarray) -> "HOIDetections":
         return HOIDetections(self.image_index[mask], self.boxes_h[mask], self.boxes_o[mask],
-                             self.hoi[mask], self.scores[mask])
+                             self.hoi[mask], self.scores[mask],
+                             None if self.boxes_h_hico is None else self.boxes_h_hico[mask],
+                             None if self.boxes_o_hico is None else self.boxes_o_hico[mask])
 
     @classmethod
-    def from_arrays(cls, image_index, boxes_h, boxes_o, hoi, scores) -> "HOIDetections":
-        """Build from unsorted arrays (continuous boxes); rows are stably sorted by image."""
+    def from_arrays(cls, image_index, boxes_h, boxes_o, hoi, scores, boxes_h_hico=None,
+                    boxes_o_hico=None) -> "HOIDetections":
+        """Build from unsorted arrays (continuous boxes; optional original 1-based boxes);
+        rows are stably sorted by image."""
         image_index = np.asarray(image_index, dtype=np.int64).reshape(-1)
         order = np.argsort(image_index, kind="stable")
-        return cls(image_index[order],
-                   np.asarray(boxes_h, dtype=np.float64).reshape(-1, 4)[order],
-                   np.asarray(boxes_o, dtype=np.float64).reshape(-1, 4)[order],
+
+        def boxes(b):
+            return None if b is None else np.asarray(b, dtype=np.float64).reshape(-1, 4)[order]
+        return cls(image_index[order], boxes(boxes_h), boxes(boxes_o),
                    np.asarray(hoi, dtype=np.int64).reshape(-1)[order],
-                   np.asarray(scores, dtype=np.float64).reshape(-1)[order])
+                   np.asarray(scores, dtype=np.float64).reshape(-1)[order],
+                   boxes(boxes_h_hico), boxes(boxes_o_hico))
 
 
 def _as_array(values, shape_tail: tuple[int, ...], dtype, where: str) -> np.ndarray:
@@ -161,11 +172,14 @@ def read_detections_json(path: Path | str, dataset: "HOIDataset") -> HOIDetectio
     _bad(~np.isfinite(boxes_h).all(axis=1) | ~np.isfinite(boxes_o).all(axis=1), "non-finite box")
     _bad(np.isnan(scores), "score is NaN")
 
+    raw_h = raw_o = None
     if convention == "hico":
+        raw_h, raw_o = boxes_h, boxes_o            # kept verbatim for the evaluator
         boxes_h = hico_to_continuous(boxes_h)
         boxes_o = hico_to_continuous(boxes_o)
     image_index = np.repeat(np.asarray(img_ids, dtype=np.int64), counts_a)  # [D]
-    return HOIDetections.from_arrays(image_index, boxes_h, boxes_o, hoi_f.astype(np.int64), scores)
+    return HOIDetections.from_arrays(image_index, boxes_h, boxes_o, hoi_f.astype(np.int64), scores,
+                                     raw_h, raw_o)
 
 
 def _fmt(values: np.ndarray, decimals: int | None) -> list:

@@ -8,15 +8,22 @@ Protocol, per HOI class, over all test images:
 * Overlap of a detection with a ground-truth pair = min(IoU_h, IoU_o). IoU uses the
   inclusive-pixel convention on 1-based boxes with MATLAB's exact arithmetic:
   ``iw = min(x2, gx2) - max(x1, gx1) + 1`` (same for ``ih``), overlap 0 unless iw > 0 and ih > 0,
-  ``ua = (x2-x1+1)*(y2-y1+1) + (gx2-gx1+1)*(gy2-gy1+1) - iw*ih``, ``ov = iw*ih/ua``. Boxes are
-  continuous inside weakhoi; the evaluator converts them back with x1 + 1, y1 + 1 (exact).
+  ``ua = (x2-x1+1)*(y2-y1+1) + (gx2-gx1+1)*(gy2-gy1+1) - iw*ih``, ``ov = iw*ih/ua``. Ground
+  truth is continuous inside weakhoi and converted back with x1 + 1, y1 + 1 (exact for pixel
+  indices); detections read from a "hico"-frame file are compared with the file's own numbers
+  (``HOIDetections.boxes_*_hico``), since x - 1 + 1 is not exact for fractional |x| < 1.
 * Each detection is assigned to the ground-truth pair of its class in its image with the
   highest overlap among *all* of them, matched or not (first one on ties). Overlap >= 0.5 and
   that pair not yet matched: true positive, the pair becomes matched. Otherwise false positive
   (no fallback to the second-best pair). Detections in images without ground truth of the class
   are false positives.
-* AP: 11-point (:func:`weakhoi.eval.ap.voc_ap_11point`); npos = all ground-truth pairs of the
-  class. A class without ground truth has AP 0 and counts in the means.
+* AP: 11-point (:func:`weakhoi.eval.ap.voc_ap_11point`) with MATLAB's ``0:0.1:1`` thresholds
+  (the 4th is 0.30000000000000004, so a recall of exactly 0.3 misses it); npos = all
+  ground-truth pairs of the class in the dataset (a pair listed twice counts twice and can never
+  be matched twice; ``anno_bbox.mat`` duplicates of a HOI id are resolved by the reader, last
+  entry wins as in ``eval_one.m``). A class without ground truth has AP 0 and counts in the means
+  (official: rec = 0/0 = NaN never reaches a threshold). Its recall is reported as 0 here
+  (official REC: NaN when it has detections).
 * mAP Full over all classes; Rare / Non-Rare over the vocabulary's rare split.
 * Known-Object setting: for each class, only detections in images whose image-level labels
   contain the class's object are kept. Official labels: HICO's ``anno.mat`` ``anno_test``
@@ -234,8 +241,10 @@ def assign_detections(dets: HOIDetections, gt: _GroundTruth, num_hois: int) -> t
     within = np.arange(P) - seg_start[pair_det]                 # [P]
     pair_gt = gorder[start[pair_det] + within]                  # [P]
 
-    dh = _to_inclusive(dets.boxes_h)
-    do = _to_inclusive(dets.boxes_o)
+    # the file's own 1-based numbers when known (exact), else continuous + 1 (the official
+    # code's det_bb + 1 for its 0-based detections)
+    dh = dets.boxes_h_hico if dets.boxes_h_hico is not None else _to_inclusive(dets.boxes_h)
+    do = dets.boxes_o_hico if dets.boxes_o_hico is not None else _to_inclusive(dets.boxes_o)
     ov = _pair_overlap(dh[pair_det], do[pair_det], gt.boxes_h[pair_gt], gt.boxes_o[pair_gt])  # [P]
 
     seg_max = np.maximum.reduceat(ov, seg_start[has])           # [len(has)]

@@ -11,7 +11,8 @@ Ground truth, as the official ``_get_vcocodb``:
 * every COCO annotation of a split image (pycocotools order) without ``ignore == 1``; box
   ``[x, y, x + max(0, w - 1), y + max(0, h - 1)]`` clipped to ``[0, W-1] x [0, H-1]``, kept when
   ``area > 0`` and ``x2 > x1`` and ``y2 > y1``; stored as float32 (as the official code does).
-* persons (category ``person``; COCO's first category, i.e. the official contiguous class 1):
+* persons: annotations of the first category of the COCO file (``getCatIds()[0]``, the
+  official contiguous class 1 -- ``person`` in COCO; chosen by position as the official does):
   those whose annotation id is not in V-COCO (the ``ann_id`` list of the first action) are
   *ignored*: a detection whose best-overlapping person is one of them is skipped (neither TP nor
   FP). The ``include`` field is not used, as in the official code.
@@ -193,10 +194,12 @@ def load_vcoco_ground_truth(vcoco_json: Path | str, coco_json: Path | str,
             coco = COCO(cpath_str)
     except Exception as e:  # noqa: BLE001 - pycocotools asserts / KeyErrors on malformed files
         raise DataError(f"{cpath}: not a COCO instances file ({type(e).__name__}: {e})") from None
-    cats = coco.loadCats(coco.getCatIds())
-    person_cats = {c["id"] for c in cats if c.get("name") == "person"}
-    if not person_cats:
-        raise DataError(f"{cpath}: no 'person' category")
+    # official: persons are gt_classes == 1, i.e. the FIRST category of getCatIds() (the file's
+    # category order), whatever its name ('person' in every COCO release)
+    cat_ids = coco.getCatIds()
+    if not cat_ids:
+        raise DataError(f"{cpath}: no categories")
+    person_cats = {cat_ids[0]}
 
     in_vcoco = set(ann_ids[0].tolist())
     # action -> {ann_id: row with label 1}
