@@ -12,7 +12,7 @@ import typer
 
 from weakhoi.errors import WeakHOIError
 
-from . import data, detect, encode, evaluate, spatial
+from . import data, detect, encode, evaluate, spatial, viz
 
 app = typer.Typer(
     name="weakhoi",
@@ -27,6 +27,7 @@ app.command("detect", help=detect.__doc__)(detect.command)
 app.command("encode", help=encode.__doc__)(encode.command)
 app.command("spatial", help=spatial.__doc__)(spatial.command)
 app.add_typer(evaluate.app, name="evaluate", help=evaluate.__doc__)
+app.add_typer(viz.app, name="viz", help=viz.__doc__)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "max_detections": 100,
     "batch_size": 4,
     "device": "cpu",
+    "simulated_on_real_data": False,  # opt-in: simulated proposals on a dataset other than SynHOI
     "torchvision": {"weights": "DEFAULT", "min_size": 800, "max_size": 1333},
     "precomputed": {"dir": None, "label_space": "coco", "box_format": "continuous", "missing": "empty"},
     "simulated": SimulationParams().as_dict(),
@@ -85,6 +86,15 @@ def check_params(cfg: Mapping[str, Any], dataset: str, where: str = SECTION) -> 
         raise ConfigError(f"params: {where}.precomputed.dir is required with backend precomputed")
     if out["backend"] == "simulated":
         SimulationParams.from_mapping(out["simulated"], f"{where}.simulated")  # validates
+        if not isinstance(out["simulated_on_real_data"], bool):
+            raise ConfigError(f"params: {where}.simulated_on_real_data must be true or false")
+        if dataset != "synhoi" and not out["simulated_on_real_data"]:
+            raise ConfigError(
+                f"params: {where}.backend simulated derives proposals from the ground-truth boxes of "
+                f"dataset {dataset!r}, whose annotations list only boxes in annotated pairs: on a "
+                f"training split that leaks box-level supervision into weak training. For a "
+                f"diagnostic run (e.g. on the test split) set {where}.simulated_on_real_data: true; "
+                f"the artifact records simulated=True")
     return out
 
 

@@ -88,8 +88,8 @@ def vcoco(
         doc = result.to_json_dict()
         doc.update({"vcoco_json": str(vcoco_json), "coco_json": str(coco_json), "split_ids": str(split_ids),
                     "detections": str(detections)})
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(f".{output.name}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        tmp.replace(output)
+        from weakhoi.artifacts import atomic_output
+
+        with atomic_output(output) as tmp:
+            tmp.write_text(json.dumps(doc, indent=1) + "\n")
         typer.echo(f"wrote {output}")

@@ -376,6 +376,10 @@ def test_check_params_defaults_and_errors():
         check_params({"backend": "precomputed"}, "hicodet")
     with pytest.raises(ConfigError, match="detect.simulated.fp_rate"):
         check_params({"simulated": {"fp_rate": -1}}, "synhoi")
+    # simulated proposals on a real dataset would leak its pair boxes: opt-in only
+    with pytest.raises(ConfigError, match="detect.simulated_on_real_data"):
+        check_params({"backend": "simulated"}, "hicodet")
+    assert check_params({"backend": "simulated", "simulated_on_real_data": True}, "hicodet")["backend"] == "simulated"
 
 
 def test_cli_writes_artifact(tmp_path, vocab, monkeypatch):
@@ -423,3 +427,20 @@ def test_run_detection_precomputed_applies_postprocessing(tmp_path, vocab):
         run_detection(ds, "precomputed", {}, 0.2, 0.5, 100)
     with pytest.raises(ConfigError, match="backend"):
         run_detection(ds, "yolo", {}, 0.2, 0.5, 100)
+
+
+def test_degenerate_and_outside_boxes_never_reach_the_artifact(tmp_path, vocab):
+    """Imported detections are clipped to the image; boxes that are degenerate (x2 < x1), thinner
+    than 1 px after clipping, or non-finite are dropped before the post-processing."""
+    ds = HOIDataset("toy", "test", vocab, [rec("a.png", 30, 20, [], [], [])])
+    _dump(tmp_path / "a.json", {"boxes": [[5, 5, 2, 9],          # x2 < x1
+                                          [-10, -4, 12, 8],      # partly outside -> clipped
+                                          [29.5, 3, 40, 9],      # 0.5 px wide after clipping
+                                          [1, 1, 1e30, 5],       # huge -> clipped to the border
+                                          [3, 3, 8, 8]],
+                                "scores": [0.9, 0.8, 0.7, 0.6, 0.5], "labels": [1, 1, 2, 2, 0]})
+    props = run_detection(ds, "precomputed", {"dir": tmp_path, "label_space": "dataset"}, 0.0, 1.0, 100)
+    d = props.detections[0]
+    np.testing.assert_allclose(d.boxes, [[0, 0, 12, 8], [1, 1, 30, 5], [3, 3, 8, 8]])
+    np.testing.assert_array_equal(d.labels, [1, 2, 0])
+    assert props.meta["degenerate_dropped"] == 2

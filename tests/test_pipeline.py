@@ -187,3 +187,11 @@ def test_dvc_repro_is_cached_and_param_changes_rerun_only_their_stage(tmp_path):
     third = sh(*dvc, "repro")
     ran = sorted(line.split("'")[1] for line in third.splitlines() if line.startswith("Running stage"))
     assert ran == ["spatial@test", "spatial@train"]
+    # a change in shared library code re-runs the stages that import it (boxes: data, detect,
+    # spatial; not encode)
+    with (proj / "weakhoi" / "boxes.py").open("a") as f:
+        f.write("\n# touched by the test\n")
+    status = sh(*dvc, "status")
+    for stage in ("data", "detect@train", "detect@test", "spatial@train", "spatial@test"):
+        assert stage in status, status
+    assert "encode" not in status

@@ -104,7 +104,6 @@ def test_labels_hand_computed(small_ds):
     assert c.hois.size == 0 and c.verbs.size == 0 and c.objects.size == 0
     m = view.hoi_matrix()
     assert m.shape == (3, 600) and m.sum() == 5 and m[0, _hoi("hold", "cup")] == 1
-    assert view.image_path.__self__ is view   # paths still resolvable without the dataset
 
 
 def test_shared_dataset_view(hicodet_test_json):
@@ -120,3 +119,24 @@ def test_shared_dataset_view(hicodet_test_json):
         assert set(lab.verbs.tolist()) == set(r.verb.tolist())
         assert set(lab.objects.tolist()) == set(r.object.tolist())
     _assert_image_level_only(view, ds)
+
+
+def test_pairs_without_object_keep_their_verb():
+    """V-COCO: a pair whose role object is not annotated has HOI -1; its action is still an
+    image-level verb label, and it never indexes a HOI class."""
+    import numpy as np
+
+    from weakhoi.data.records import HOIDataset, ImageAnnotation
+    from weakhoi.vocab import Vocabulary
+
+    voc = Vocabulary.build("toy", ["person", "ball"], ["kick_obj", "hold_obj"], [(0, 1), (1, 1)])
+    nan4 = [np.nan] * 4
+    r = ImageAnnotation("x.jpg", 50, 50, np.array([[0, 0, 10, 10], [0, 0, 10, 10]], float),
+                        np.array([nan4, [20, 20, 30, 30]], float), np.array([-1, 1]), np.array([0, 1]),
+                        np.array([-1, 1]))
+    ds = HOIDataset("toy", "train", voc, [r])
+    (lab,) = ds.weak_view()
+    assert lab.hois.tolist() == [1]
+    assert lab.verbs.tolist() == [0, 1]
+    assert lab.objects.tolist() == [1]
+    assert ds.hoi_counts().tolist() == [0, 1]

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..boxes import batched_nms
+from ..boxes import batched_nms, clip_boxes
 from ..errors import ConfigError, DataError
 from ..vocab import Vocabulary
 
@@ -90,12 +90,35 @@ def postprocess(det: ImageDetections, score_threshold: float = 0.2, nms_threshol
     return det.select(idx[:max_detections])
 
 
+#: Boxes narrower or lower than this (pixels, after clipping to the image) are dropped.
+MIN_BOX_SIZE = 1.0
+
+
+def clip_to_image(det: ImageDetections, width: float, height: float) -> tuple[ImageDetections, int]:
+    """``det`` with boxes clipped to ``[0, width] x [0, height]`` and boxes smaller than
+    :data:`MIN_BOX_SIZE` (or non-finite) removed; returns (detections, number removed)."""
+    if len(det) == 0:
+        return det, 0
+    boxes = clip_boxes(det.boxes, width, height)                                        # [R, 4]
+    ok = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] - boxes[:, 0] >= MIN_BOX_SIZE) \
+        & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_SIZE)
+    keep = np.flatnonzero(ok)
+    out = ImageDetections.from_arrays(boxes[keep], det.scores[keep], det.labels[keep])
+    return out, int(len(det) - len(keep))
+
+
 def postprocess_all(props: Proposals, score_threshold: float = 0.2, nms_threshold: float = 0.5,
                     max_detections: int = 100) -> Proposals:
-    """:func:`postprocess` applied to every image; records the thresholds in ``meta``."""
-    dets = [postprocess(d, score_threshold, nms_threshold, max_detections) for d in props.detections]
+    """Every image: boxes clipped to the image, boxes smaller than :data:`MIN_BOX_SIZE` px
+    after clipping dropped (imported detections can be degenerate or outside the image), then
+    :func:`postprocess`. Records the thresholds and the number of dropped boxes in ``meta``."""
+    dets, dropped = [], 0
+    for d, (w, h) in zip(props.detections, props.image_sizes):
+        d, n = clip_to_image(d, float(w), float(h))
+        dropped += n
+        dets.append(postprocess(d, score_threshold, nms_threshold, max_detections))
     meta = dict(props.meta, score_threshold=score_threshold, nms_threshold=nms_threshold,
-                max_detections=max_detections)
+                max_detections=max_detections, degenerate_dropped=dropped)
     return Proposals(list(props.file_names), props.image_sizes, dets, props.backend, meta)
 
 

@@ -47,6 +47,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..artifacts import atomic_output
 from ..data.records import HOIDataset
 from ..errors import DataError
 from .ap import VOC11_THRESHOLDS
@@ -329,7 +330,5 @@ def write_metrics(path: Path | str, result: HICODetResult, extra: dict | None = 
     doc = result.to_json_dict()
     if extra:
         doc.update(extra)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
