@@ -460,3 +460,13 @@ def test_missing_entry_and_misuse(tmp_path, suffix):
         with ArtifactWriter(tmp_path / f"z{suffix}", "proposals", params={}) as w:
             w.write_array("names", np.array(["a", "b"]))
     assert _listing(tmp_path) == [path.name]
+
+
+def test_write_json_is_atomic(tmp_path):
+    p = tmp_path / "m.json"
+    artifacts.write_json(p, {"a": 1})
+    assert json.loads(p.read_text()) == {"a": 1}
+    with pytest.raises(TypeError):
+        artifacts.write_json(p, {"a": object()})      # not serialisable: old file kept
+    assert json.loads(p.read_text()) == {"a": 1}
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["m.json"]

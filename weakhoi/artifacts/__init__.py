@@ -31,7 +31,7 @@ knobs), `atomic` (`atomic_output`), `provenance` (`build_provenance`, `hash_path
 """
 from __future__ import annotations
 
-from .atomic import atomic_output
+from .atomic import atomic_output, write_json
 from .provenance import PROVENANCE_KEYS, SCHEMA_VERSIONS, build_provenance, hash_path
 from .reader import Artifact, RaggedGroup, open_artifact
 from .writer import ArtifactWriter, RaggedAppender
@@ -39,6 +39,7 @@ from .writer import ArtifactWriter, RaggedAppender
 __all__ = [
     "SCHEMA_VERSIONS",
     "atomic_output",
+    "write_json",
     "build_provenance",
     "hash_path",
     "ArtifactWriter",

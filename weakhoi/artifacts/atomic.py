@@ -1,12 +1,13 @@
 """Atomic output: write into a hidden temp sibling, fsync, rename onto the final path."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 def _fsync_path(path: Path) -> None:
@@ -82,3 +83,11 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
     except BaseException:
         _remove(tmp)
         raise
+
+
+def write_json(path: Path | str, doc: Any, **dumps_kwargs: Any) -> None:
+    """Write ``doc`` as JSON to ``path`` atomically (via :func:`atomic_output`); a trailing
+    newline is added. ``dumps_kwargs`` go to :func:`json.dumps` (default ``indent=1``)."""
+    dumps_kwargs.setdefault("indent", 1)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(doc, **dumps_kwargs) + "\n", encoding="utf-8")

@@ -87,6 +87,11 @@ class HOIDataset:
     def file_names(self) -> list[str]:
         return [r.file_name for r in self.records]
 
+    @property
+    def image_sizes(self) -> np.ndarray:
+        """[num_images, 2] int64 (width, height)."""
+        return np.array([(r.width, r.height) for r in self.records], dtype=np.int64).reshape(-1, 2)
+
     def image_path(self, i: int) -> Path:
         """Path of image ``i``; DataError naming the file if it is missing."""
         if self.image_root is None:
