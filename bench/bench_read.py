@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _results import record  # noqa: E402
 
-from pipeline.spatial import build_pair_features  # noqa: E402
 from weakhoi.artifacts import ArtifactWriter, open_artifact  # noqa: E402
+from weakhoi.spatial import write_pair_features  # noqa: E402
 
 PERSON = 49
 CFG = {"human_score_threshold": 0.2, "object_score_threshold": 0.2, "nms_threshold": 0.5,
@@ -87,7 +87,7 @@ def main() -> None:
         for suffix in (".zarr", ".h5"):
             out = tmp / f"pairs{suffix}"
             t = time.perf_counter()
-            n = build_pair_features(prop, out, CFG, progress=False)
+            n = write_pair_features(prop, out, **CFG, progress=False)
             dt = time.perf_counter() - t
             numbers["pairs"] = n
             numbers[f"stage_s{suffix.replace('.', '_')}"] = round(dt, 2)

@@ -5,14 +5,16 @@ OUT_DIR/images/{train,test}/*.png, atomically (an interrupted run leaves no OUT_
 """
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import typer
 from tqdm import tqdm
 
 from weakhoi.data.synhoi import SynHOIConfig, generate
+from weakhoi.errors import ConfigError
 
-from .params import load_params, require, section
+from .params import load_params, reject_unknown, require, section
 
 #: Keys of the ``synhoi`` section that must be present (the others default to SynHOIConfig's).
 REQUIRED_KEYS = ("seed", "num_train", "num_test", "min_size", "max_size")
@@ -23,7 +25,11 @@ def config_from_params(params_path: Path) -> SynHOIConfig:
     cfg = section(load_params(params_path), "synhoi", params_path)
     for key in REQUIRED_KEYS:
         require(cfg, key, "synhoi")
-    return SynHOIConfig.from_mapping(cfg)
+    reject_unknown(cfg, [f.name for f in fields(SynHOIConfig)], "synhoi")
+    try:
+        return SynHOIConfig(**cfg)  # validates the values; its messages name synhoi.<key>
+    except ConfigError as e:
+        raise ConfigError(f"params: {e}") from None
 
 
 def command(

@@ -16,9 +16,10 @@ from typing import Any, Mapping
 import typer
 
 from weakhoi.detection import BACKENDS, SimulationParams, run_detection, write_proposals
-from weakhoi.errors import ConfigError
+from weakhoi.detection.precomputed import BOX_FORMATS, LABEL_SPACES, MISSING
+from weakhoi.errors import ConfigError, DataError
 
-from .params import DEFAULT_PARAMS, load_params, section
+from .params import DEFAULT_PARAMS, boolean, integer, load_params, number, reject_unknown, section
 
 SECTION = "detect"
 DEFAULTS: dict[str, Any] = {
@@ -35,36 +36,20 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _number(cfg: Mapping[str, Any], key: str, lo: float, hi: float, where: str = SECTION) -> float:
-    v = cfg[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= float(v) <= hi:
-        raise ConfigError(f"params: {where}.{key} must be a number in [{lo}, {hi}], got {v!r}")
-    return float(v)
-
-
-def _positive_int(cfg: Mapping[str, Any], key: str, where: str = SECTION, minimum: int = 1) -> int:
-    v = cfg[key]
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ConfigError(f"params: {where}.{key} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def check_params(cfg: Mapping[str, Any], dataset: str, where: str = SECTION) -> dict[str, Any]:
-    """Defaults merged with ``cfg`` and validated (ConfigError naming the key). ``backend:
-    auto`` is resolved for ``dataset``. Returns the effective section (recorded in provenance)."""
-    unknown = sorted(set(cfg) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"params: unknown key(s) in {where}: {', '.join(unknown)}")
+def resolve_params(cfg: Mapping[str, Any], dataset: str, where: str = SECTION
+                   ) -> tuple[dict[str, Any], dict[str, Any] | SimulationParams]:
+    """Defaults merged with ``cfg`` and validated (ConfigError naming the key); ``backend: auto``
+    resolved for ``dataset``. Returns (the effective section, recorded in provenance; the
+    ``backend_params`` argument of `run_detection` for the selected backend)."""
+    reject_unknown(cfg, DEFAULTS, where)
     out = copy.deepcopy(DEFAULTS)
     for key, value in cfg.items():
         if isinstance(DEFAULTS[key], dict):
             if value is None:
                 continue
             if not isinstance(value, Mapping):
-                raise ConfigError(f"params: {where}.{key} must be a mapping")
-            bad = sorted(set(value) - set(DEFAULTS[key]))
-            if bad:
-                raise ConfigError(f"params: unknown key(s) in {where}.{key}: {', '.join(bad)}")
+                raise ConfigError(f"params: {where}.{key} must be a mapping, got {value!r}")
+            reject_unknown(value, DEFAULTS[key], f"{where}.{key}")
             out[key].update(value)
         else:
             out[key] = value
@@ -73,21 +58,29 @@ def check_params(cfg: Mapping[str, Any], dataset: str, where: str = SECTION) -> 
     if out["backend"] not in BACKENDS:
         raise ConfigError(f"params: {where}.backend must be one of auto, {', '.join(BACKENDS)}; "
                           f"got {out['backend']!r}")
-    out["score_threshold"] = _number(out, "score_threshold", 0.0, 1.0)
-    out["nms_threshold"] = _number(out, "nms_threshold", 0.0, 1.0)
-    out["max_detections"] = _positive_int(out, "max_detections", minimum=0)
-    out["batch_size"] = _positive_int(out, "batch_size")
+    out["score_threshold"] = number(out, "score_threshold", 0.0, 1.0, where)
+    out["nms_threshold"] = number(out, "nms_threshold", 0.0, 1.0, where)
+    out["max_detections"] = integer(out, "max_detections", 0, where)
+    out["batch_size"] = integer(out, "batch_size", 1, where)
     if not isinstance(out["device"], str) or not (out["device"] == "cpu" or out["device"].startswith("cuda")):
         raise ConfigError(f"params: {where}.device must be 'cpu' or 'cuda[:N]', got {out['device']!r}")
-    tv = out["torchvision"]
     for key in ("min_size", "max_size"):
-        _positive_int(tv, key, f"{where}.torchvision")
-    if out["backend"] == "precomputed" and not out["precomputed"]["dir"]:
-        raise ConfigError(f"params: {where}.precomputed.dir is required with backend precomputed")
+        integer(out["torchvision"], key, 1, f"{where}.torchvision")
+    if out["backend"] == "precomputed":
+        pc = out["precomputed"]
+        if not pc["dir"]:
+            raise ConfigError(f"params: {where}.precomputed.dir is required with backend precomputed")
+        for key, allowed in (("label_space", LABEL_SPACES), ("box_format", BOX_FORMATS), ("missing", MISSING)):
+            if pc[key] not in allowed:
+                raise ConfigError(f"params: {where}.precomputed.{key} must be one of "
+                                  f"{', '.join(allowed)}; got {pc[key]!r}")
+    backend_arg: dict[str, Any] | SimulationParams = dict(out[out["backend"]])
     if out["backend"] == "simulated":
-        SimulationParams.from_mapping(out["simulated"], f"{where}.simulated")  # validates
-        if not isinstance(out["simulated_on_real_data"], bool):
-            raise ConfigError(f"params: {where}.simulated_on_real_data must be true or false")
+        try:
+            backend_arg = SimulationParams.from_mapping(out["simulated"], f"{where}.simulated")  # validates
+        except ConfigError as e:
+            raise ConfigError(f"params: {e}") from None
+        boolean(out, "simulated_on_real_data", where)
         if dataset != "synhoi" and not out["simulated_on_real_data"]:
             raise ConfigError(
                 f"params: {where}.backend simulated derives proposals from the ground-truth boxes of "
@@ -95,17 +88,12 @@ def check_params(cfg: Mapping[str, Any], dataset: str, where: str = SECTION) -> 
                 f"training split that leaks box-level supervision into weak training. For a "
                 f"diagnostic run (e.g. on the test split) set {where}.simulated_on_real_data: true; "
                 f"the artifact records simulated=True")
-    return out
+    return out, backend_arg
 
 
-def backend_params(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of the selected backend from the effective section."""
-    b = cfg["backend"]
-    bp = dict(cfg[b])
-    if b == "torchvision":
-        bp.update(box_score_thresh=cfg["score_threshold"], box_nms_thresh=cfg["nms_threshold"],
-                  detections_per_img=cfg["max_detections"])
-    return bp
+def check_params(cfg: Mapping[str, Any], dataset: str, where: str = SECTION) -> dict[str, Any]:
+    """The effective, validated `detect` section (see `resolve_params`)."""
+    return resolve_params(cfg, dataset, where)[0]
 
 
 def _load_dataset(kind: str, annotations: Path, images: Path | None) -> Any:
@@ -124,7 +112,7 @@ def command(
 ) -> None:
     """Object proposals per image: torchvision / precomputed / simulated (params: detect.*)."""
     raw = load_params(params)
-    cfg = check_params(section(raw, SECTION, params) if SECTION in raw else {}, dataset)
+    cfg, backend_arg = resolve_params(section(raw, SECTION, params) if SECTION in raw else {}, dataset)
     inputs: list[Path] = [annotations]
     if cfg["backend"] == "torchvision":
         if images is None:
@@ -135,9 +123,12 @@ def command(
         if weights is not None:
             inputs.append(weights)
     elif cfg["backend"] == "precomputed":
-        inputs.append(Path(cfg["precomputed"]["dir"]))
+        directory = Path(cfg["precomputed"]["dir"])
+        if not directory.is_dir():
+            raise DataError(f"params: {SECTION}.precomputed.dir: {directory} is not a directory")
+        inputs.append(directory)
     ds = _load_dataset(dataset, annotations, images)  # after the cheap checks above
-    props = run_detection(ds, cfg["backend"], backend_params(cfg), cfg["score_threshold"],
+    props = run_detection(ds, cfg["backend"], backend_arg, cfg["score_threshold"],
                           cfg["nms_threshold"], cfg["max_detections"], cfg["batch_size"], cfg["device"])
     write_proposals(out, props, dataset, ds.vocab, cfg, inputs=inputs)
     typer.echo(f"wrote {out} ({len(props)} images, {props.num_detections} detections, "

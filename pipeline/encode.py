@@ -17,7 +17,7 @@ import typer
 
 from pipeline.params import DEFAULT_PARAMS, load_params, section
 from weakhoi.errors import ConfigError
-from weakhoi.vocab import DEFAULT_TEMPLATE, NO_INTERACTION_TEMPLATE, Vocabulary
+from weakhoi.vocab import DEFAULT_TEMPLATE, NO_INTERACTION_TEMPLATE, VCOCO_ROLE_TEMPLATES, Vocabulary
 
 SECTION = "encode"
 
@@ -29,8 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "cache_dir": None,
     "template": DEFAULT_TEMPLATE,
     "no_interaction_template": NO_INTERACTION_TEMPLATE,
-    "vcoco_obj_template": "a person {verb_phrase} {article} {object}",
-    "vcoco_instr_template": "a person {verb_phrase} with {object}",
+    "vcoco_obj_template": VCOCO_ROLE_TEMPLATES["obj"],
+    "vcoco_instr_template": VCOCO_ROLE_TEMPLATES["instr"],
     "batch_size": 64,
     "device": "cpu",
     "seed": 0,
@@ -59,10 +59,8 @@ def resolve_config(raw: dict[str, Any], where: Path | str = DEFAULT_PARAMS) -> d
 def vocabulary_for(dataset: str, annotations: Optional[Path]) -> Vocabulary:
     """The dataset's vocabulary: from its annotation file, or HICO-DET's built-in one."""
     if annotations is not None:
-        from weakhoi.data.loaders import load_dataset
-        # only the vocabulary is needed: V-COCO's instances layout need not resolve image sizes
-        kw = {"require_sizes": False} if dataset == "vcoco" else {}
-        return load_dataset(dataset, annotations, **kw).vocab
+        from weakhoi.data.loaders import load_vocabulary
+        return load_vocabulary(dataset, annotations)   # no images or image sizes needed
     if dataset == "hicodet":
         from weakhoi.vocab import hicodet_vocabulary
         return hicodet_vocabulary()
@@ -80,8 +78,7 @@ def command(
     params: Path = typer.Option(DEFAULT_PARAMS, "--params", help="params.yaml to read section `encode` from."),
 ) -> None:
     """Encode one prompt per HOI class into the knowledge bank W_T [N, D]."""
-    from weakhoi.artifacts import ArtifactWriter
-    from weakhoi.clip import build_knowledge_bank
+    from weakhoi.clip import build_knowledge_bank, write_knowledge_bank
 
     cfg = resolve_config(section(load_params(params), SECTION, params), params)
     vocab = vocabulary_for(dataset, annotations)
@@ -91,15 +88,7 @@ def command(
         vcoco_obj_template=cfg["vcoco_obj_template"], vcoco_instr_template=cfg["vcoco_instr_template"],
         batch_size=cfg["batch_size"], device=cfg["device"], seed=cfg["seed"],
         npy_path=cfg["npy_path"], npy_normalize=cfg["npy_normalize"], cache_dir=cfg["cache_dir"])
-    inputs = ([annotations] if annotations is not None else []) + kb.inputs
-    extra = {**kb.attrs, "dataset": dataset}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with ArtifactWriter(out, "knowledge_bank", params=cfg, inputs=inputs, extra=extra) as w:
-        w.write_array("bank", kb.bank.numpy())                      # [N, D] float32
-        w.write_strings("prompts", kb.prompts)                      # [N]
-        w.write_array("hoi_verb", kb.hoi_verb)                      # [N] int64
-        w.write_array("hoi_object", kb.hoi_object)                  # [N] int64
-        if vocab.hoi_roles is not None:
-            w.write_strings("hoi_roles", list(vocab.hoi_roles))     # [N] V-COCO roles
+    write_knowledge_bank(out, kb, cfg, inputs=[annotations] if annotations is not None else [],
+                         extra={"dataset": dataset})
     typer.echo(f"knowledge bank {tuple(kb.bank.shape)} ({cfg['bank']}, {cfg['model']}, "
                f"pretrained={kb.attrs['pretrained']}) -> {out}")

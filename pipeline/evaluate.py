@@ -5,7 +5,6 @@ commands read no params.yaml section.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -43,7 +42,8 @@ def hicodet(
     from weakhoi.eval.detections import read_detections_json
     from weakhoi.eval.hicodet import evaluate_hicodet, image_objects_from_anno_mat, write_metrics
 
-    dataset = load_dataset(dataset_kind, annotations, split="test")
+    # the evaluation never uses image sizes: layouts without them (test_hico.json) need no images
+    dataset = load_dataset(dataset_kind, annotations, split="test", require_sizes=False)
     dets = read_detections_json(detections, dataset)
     objs = None
     if image_labels is not None:
@@ -88,8 +88,7 @@ def vcoco(
         doc = result.to_json_dict()
         doc.update({"vcoco_json": str(vcoco_json), "coco_json": str(coco_json), "split_ids": str(split_ids),
                     "detections": str(detections)})
-        from weakhoi.artifacts import atomic_output
+        from weakhoi.artifacts import write_json
 
-        with atomic_output(output) as tmp:
-            tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        write_json(output, doc, indent=1)
         typer.echo(f"wrote {output}")

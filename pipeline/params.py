@@ -1,13 +1,12 @@
 """params.yaml access for the stage entry points (the library never reads params)."""
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
+from weakhoi.artifacts.provenance import params_hash  # noqa: F401  (re-exported for the stages)
 from weakhoi.errors import ConfigError
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -42,7 +41,46 @@ def require(cfg: Mapping[str, Any], key: str, where: str) -> Any:
     return cfg[key]
 
 
-def params_hash(cfg: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``cfg`` (what provenance records)."""
-    blob = json.dumps(cfg, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(blob).hexdigest()
+# --------------------------------------------------------------------------- validators
+# Each reads ``cfg[key]`` (ConfigError "params: missing key <where>.<key>" when absent) and raises
+# ConfigError "params: <where>.<key> must be ..., got <value>" when the value does not fit.
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def number(cfg: Mapping[str, Any], key: str, lo: float, hi: float, where: str,
+           open_lo: bool = False, open_hi: bool = False) -> float:
+    """A real number (not a bool) in ``[lo, hi]``; ``open_lo`` / ``open_hi`` exclude the bound."""
+    v = require(cfg, key, where)
+    ok = not isinstance(v, bool) and isinstance(v, (int, float))
+    if ok:
+        x = float(v)
+        ok = (lo < x if open_lo else lo <= x) and (x < hi if open_hi else x <= hi)
+    if not ok:
+        span = f"{'(' if open_lo else '['}{_fmt(lo)}, {_fmt(hi)}{')' if open_hi else ']'}"
+        raise ConfigError(f"params: {where}.{key} must be a number in {span}, got {v!r}")
+    return float(v)
+
+
+def integer(cfg: Mapping[str, Any], key: str, minimum: int, where: str) -> int:
+    """An integer (not a bool) ``>= minimum``."""
+    v = require(cfg, key, where)
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ConfigError(f"params: {where}.{key} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def boolean(cfg: Mapping[str, Any], key: str, where: str) -> bool:
+    """``true`` or ``false``."""
+    v = require(cfg, key, where)
+    if not isinstance(v, bool):
+        raise ConfigError(f"params: {where}.{key} must be true or false, got {v!r}")
+    return v
+
+
+def reject_unknown(cfg: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    """ConfigError "params: unknown key(s) <where>.<k>, ..." for keys of ``cfg`` not in ``allowed``."""
+    unknown = sorted(set(cfg) - set(allowed))
+    if unknown:
+        raise ConfigError(f"params: unknown key(s) {', '.join(f'{where}.{k}' for k in unknown)}")

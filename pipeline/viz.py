@@ -107,12 +107,12 @@ def _object_names(annotations: Optional[Path], dataset: Optional[str], attrs: di
     """Object names from the dataset vocabulary (None without --annotations)."""
     if annotations is None:
         return None
-    from weakhoi.data.loaders import load_dataset
+    from weakhoi.data.loaders import load_vocabulary
 
     kind = dataset or str(attrs.get("dataset", ""))
     if not kind:
         raise ConfigError(f"viz: {source} records no dataset kind; pass --dataset")
-    vocab = load_dataset(kind, annotations).vocab
+    vocab = load_vocabulary(kind, annotations)
     n = attrs.get("num_objects")
     if n is not None and int(n) != vocab.num_objects:
         raise DataError(f"{annotations}: vocabulary has {vocab.num_objects} objects but {source} "

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from weakhoi.boxes import (box_area, box_iou, clip_boxes, continuous_to_hico, hico_to_continuous,
-                           invalid_box_mask, xywh_to_xyxy)
+                           invalid_box_mask, paired_iou, xywh_to_xyxy)
 
 
 def test_hico_round_trip_and_inclusive_area():
@@ -37,3 +37,14 @@ def test_xywh_and_clip_and_invalid():
     np.testing.assert_array_equal(clip_boxes([[-5, -1, 50, 8]], 40, 30), [[0, 0, 40, 8]])
     bad = invalid_box_mask([[0, 0, 10, 10], [5, 5, 5, 9], [0, 0, 45, 10], [np.nan, 0, 1, 1], [-0.5, 0, 10, 10]], 40, 30)
     assert bad.tolist() == [False, True, True, True, False]
+
+
+def test_paired_iou_matches_rows():
+    a = np.array([[0, 0, 2, 2], [0, 0, 2, 2], [0, 0, 0, 0], [0, 0, 4, 4]], float)
+    b = np.array([[1, 1, 3, 3], [2, 0, 4, 2], [0, 0, 0, 0], [1, 1, 3, 3]], float)
+    # hand-computed: overlap 1 / union 7; touching; both zero-area; 4 / 16 (b inside a)
+    np.testing.assert_allclose(paired_iou(a, b), [1 / 7, 0.0, 0.0, 0.25], rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(paired_iou(a, b), np.diag(box_iou(a, b)))
+    assert paired_iou(np.zeros((0, 4)), np.zeros((0, 4))).shape == (0,)
+    with pytest.raises(ValueError):
+        paired_iou(a, b[:2])

@@ -186,7 +186,7 @@ def test_build_knowledge_bank_kinds(tmp_path):
     kb = clip.build_knowledge_bank(vocab, kind="random", seed=2)
     assert kb.bank.shape == (3, 128) and kb.attrs["random_init"] and kb.attrs["kind"] == "random"
     assert kb.prompts[0] == "a person cutting with knife" and kb.hoi_verb.tolist() == [0, 0, 1]
-    assert kb.attrs["vcoco_instr_template"] == clip.VCOCO_INSTR_TEMPLATE
+    assert kb.attrs["vcoco_instr_template"] == "a person {verb_phrase} with {object}"
     p = tmp_path / "b.npy"
     np.save(p, np.ones((3, 128), np.float32))
     kb = clip.build_knowledge_bank(vocab, kind="npy", npy_path=p)
@@ -295,3 +295,52 @@ def test_tag_weights_found_in_cache_offline(monkeypatch, tmp_path, tiny, hico_ba
     monkeypatch.setattr(open_clip, "get_pretrained_cfg", lambda m, t: fake_url)
     _, _, info = clip.load_clip(clip.TINY_MODEL, "urltag", cache_dir=str(url_cache))
     assert info["pretrained_file"] == str(url_cache / "tiny.pt")
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".zarr"])
+def test_knowledge_bank_artifact_round_trip(tmp_path, suffix):
+    vocab = _vcoco_like_vocab()
+    kb = clip.build_knowledge_bank(vocab, kind="random", seed=5)
+    ann = tmp_path / "ann.json"
+    ann.write_text("{}")
+    out = tmp_path / f"kb{suffix}"
+    clip.write_knowledge_bank(out, kb, {"bank": "random", "seed": 5}, inputs=[ann],
+                              extra={"dataset": "vcoco"})
+    back = clip.read_knowledge_bank(out)
+    assert torch.equal(back.bank, kb.bank) and back.bank.dtype == torch.float32
+    assert back.prompts == kb.prompts == ["a person cutting with knife", "a person cutting a cake",
+                                          "a person holding an apple"]
+    np.testing.assert_array_equal(back.hoi_verb, [0, 0, 1])
+    np.testing.assert_array_equal(back.hoi_object, [1, 2, 3])
+    assert back.hoi_roles == ("instr", "obj", "obj")
+    assert back.attrs == {**kb.attrs, "dataset": "vcoco"}
+    assert back.inputs == [ann.as_posix()]
+    # a HICO-DET-like bank has no roles entry
+    kb2 = clip.build_knowledge_bank(hicodet_vocabulary(), kind="random", seed=1)
+    clip.write_knowledge_bank(tmp_path / f"h{suffix}", kb2, {})
+    back2 = clip.read_knowledge_bank(tmp_path / f"h{suffix}")
+    assert back2.hoi_roles is None and back2.bank.shape == (600, 128) and back2.inputs == []
+
+
+def test_local_checkpoint_is_hashed_once(tmp_path, monkeypatch):
+    """load_clip hashes the checkpoint; writing the artifact reuses that digest for
+    input_hashes instead of reading the (large) file again."""
+    import weakhoi.artifacts.provenance as provenance
+
+    net, _, _ = clip.load_clip(clip.TINY_MODEL, None, seed=1)
+    ckpt = tmp_path / "tiny.pt"
+    torch.save(net.state_dict(), ckpt)
+    reads = []
+    real = provenance._file_sha256
+    monkeypatch.setattr(provenance, "_file_sha256", lambda p: reads.append(p) or real(p))
+    kb = clip.build_knowledge_bank(_vcoco_like_vocab(), kind="clip", pretrained=str(ckpt))
+    out = tmp_path / "kb.h5"
+    clip.write_knowledge_bank(out, kb, {})
+    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert [str(p) for p in reads] == [str(ckpt)]                 # one read in all
+    back = clip.read_knowledge_bank(out)
+    assert back.attrs["pretrained_sha256"] == digest
+    assert back.inputs == [ckpt.as_posix()]
+    from weakhoi.artifacts import open_artifact
+    with open_artifact(out, "knowledge_bank") as art:
+        assert art.attrs["input_hashes"] == {ckpt.as_posix(): digest}

@@ -14,7 +14,7 @@ from weakhoi.boxes import box_iou
 from weakhoi.data.records import HOIDataset, ImageAnnotation
 from weakhoi.detection import (ImageDetections, SimulationParams, build_detector,
                                detect_torchvision, ground_truth_boxes, hub_checkpoint_path,
-                               import_precomputed, map_labels, postprocess, read_proposals,
+                               import_precomputed, map_labels, open_proposals, postprocess, read_proposals,
                                resolve_weights, run_detection, simulate_detections, write_proposals)
 from weakhoi.errors import AssetMissingError, ConfigError, DataError
 from weakhoi.vocab import Vocabulary, coco91_to_object, hicodet_vocabulary
@@ -323,10 +323,10 @@ def test_simulated_recall_false_positives_and_scores(vocab):
 
 
 def test_simulation_params_validation():
-    with pytest.raises(ConfigError, match="detect.simulated.miss_rate"):
+    with pytest.raises(ConfigError, match="SimulationParams.miss_rate"):
         SimulationParams.from_mapping({"miss_rate": 1.5})
     with pytest.raises(ConfigError, match="detect.simulated.bogus"):
-        SimulationParams.from_mapping({"bogus": 1})
+        SimulationParams.from_mapping({"bogus": 1}, "detect.simulated")
     assert SimulationParams.from_mapping({"tp_beta": [5, 1]}).tp_beta == (5.0, 1.0)
 
 
@@ -374,8 +374,12 @@ def test_check_params_defaults_and_errors():
         check_params({"foo": 1}, "synhoi")
     with pytest.raises(ConfigError, match="detect.precomputed.dir"):
         check_params({"backend": "precomputed"}, "hicodet")
-    with pytest.raises(ConfigError, match="detect.simulated.fp_rate"):
+    with pytest.raises(ConfigError, match="params: detect.simulated.fp_rate"):
         check_params({"simulated": {"fp_rate": -1}}, "synhoi")
+    with pytest.raises(ConfigError, match=r"params: unknown key\(s\) detect.simulated.bogus"):
+        check_params({"simulated": {"bogus": 1}}, "synhoi")
+    with pytest.raises(ConfigError, match="params: detect.precomputed.label_space"):
+        check_params({"backend": "precomputed", "precomputed": {"dir": "d", "label_space": "coco80"}}, "hicodet")
     # simulated proposals on a real dataset would leak its pair boxes: opt-in only
     with pytest.raises(ConfigError, match="detect.simulated_on_real_data"):
         check_params({"backend": "simulated"}, "hicodet")
@@ -423,7 +427,7 @@ def test_run_detection_precomputed_applies_postprocessing(tmp_path, vocab):
     props = run_detection(ds, "precomputed", {"dir": tmp_path, "label_space": "dataset"}, 0.2, 0.5, 100)
     np.testing.assert_array_equal(props.detections[0].labels, [1, 2])  # NMS dropped 0.8, threshold 0.1
     assert len(props.detections[1]) == 0 and props.meta["max_detections"] == 100
-    with pytest.raises(ConfigError, match="detect.precomputed.dir"):
+    with pytest.raises(ConfigError, match=r"backend_params\['dir'\]"):
         run_detection(ds, "precomputed", {}, 0.2, 0.5, 100)
     with pytest.raises(ConfigError, match="backend"):
         run_detection(ds, "yolo", {}, 0.2, 0.5, 100)
@@ -444,3 +448,43 @@ def test_degenerate_and_outside_boxes_never_reach_the_artifact(tmp_path, vocab):
     np.testing.assert_allclose(d.boxes, [[0, 0, 12, 8], [1, 1, 30, 5], [3, 3, 8, 8]])
     np.testing.assert_array_equal(d.labels, [1, 2, 0])
     assert props.meta["degenerate_dropped"] == 2
+
+
+def test_open_proposals_validates_once_and_reads_lazily(tmp_path, vocab):
+    from weakhoi.artifacts import ArtifactWriter
+    from weakhoi.errors import ArtifactError
+
+    def write(path, sizes, boxes, lengths, extra):
+        with ArtifactWriter(path, "proposals", params={}, extra=extra) as w:
+            w.write_strings("file_names", ["a.png", "b.png"])
+            w.write_array("image_sizes", np.asarray(sizes, np.int64))
+            w.write_ragged("detections", lengths, boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
+                           scores=np.full(sum(lengths), 0.5, np.float32),
+                           labels=np.zeros(sum(lengths), np.int64))
+
+    good = tmp_path / "good.h5"
+    write(good, [[10, 20], [30, 40]], [[0, 0, 1, 1], [1, 1, 5, 5], [2, 2, 3, 3]], [1, 2],
+          {"backend": "x", "person_label": 1})
+    with open_proposals(good) as pf:
+        assert len(pf) == 2 and pf.person_label == 1 and pf.backend == "x"
+        np.testing.assert_array_equal(pf[1].boxes, [[1, 1, 5, 5], [2, 2, 3, 3]])
+        assert len(pf[0]) == 1 and pf[0].labels.dtype == np.int64
+    back = read_proposals(good)
+    assert [len(d) for d in back.detections] == [1, 2] and back.image_sizes.tolist() == [[10, 20], [30, 40]]
+
+    bad_size = tmp_path / "size.h5"
+    write(bad_size, [[10, 20], [0, 40]], [[0, 0, 1, 1]], [1, 0], {"backend": "x"})
+    with pytest.raises(DataError, match=r"size.h5: image 1 \(b.png\): size 0x40"):
+        open_proposals(bad_size)
+    no_person = tmp_path / "noperson.h5"
+    write(no_person, [[10, 20], [30, 40]], [[0, 0, 1, 1]], [1, 0], {"backend": "x"})
+    with open_proposals(no_person) as pf, pytest.raises(ArtifactError, match="person_label"):
+        pf.person_label
+    nan = tmp_path / "nan.h5"
+    write(nan, [[10, 20], [30, 40]], [[0, 0, 1, 1], [0, 0, np.nan, 1]], [1, 1], {"backend": "x"})
+    with open_proposals(nan) as pf:
+        assert len(pf[0]) == 1                                  # image 0 is fine
+        with pytest.raises(DataError, match=r"image 1 \(b.png\): non-finite"):
+            pf[1]
+    with pytest.raises(DataError, match=r"nan.h5: image 1 \(b.png\): non-finite"):
+        read_proposals(nan)

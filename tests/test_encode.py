@@ -142,8 +142,6 @@ def test_with_hicodet_annotations(tmp_path, hicodet_test_json):
 
 def test_with_vcoco_annotations(tmp_path, vcoco_dir):
     pytest.importorskip("weakhoi.data.loaders")
-    from weakhoi.data.vcoco import vcoco_prompts
-
     ann = vcoco_dir / "instances_vcoco_test.json"
     out = tmp_path / "kb.h5"
     res = _run("--dataset", "vcoco", "--annotations", str(ann), "--out", str(out),
@@ -156,7 +154,7 @@ def test_with_vcoco_annotations(tmp_path, vcoco_dir):
     assert len(roles) == len(prompts) and set(roles) == {"obj", "instr"}
     from weakhoi.data.loaders import load_dataset
     vocab = load_dataset("vcoco", ann, require_sizes=False).vocab
-    assert prompts == vcoco_prompts(vocab)     # same strings as the V-COCO module's own templates
+    assert prompts == vocab.prompts()     # same strings as the vocabulary's V-COCO role templates
 
 
 def test_bad_params_raise_config_errors(tmp_path):
@@ -188,3 +186,24 @@ def test_resolve_config_defaults():
     assert cfg["pretrained"] == "none" and cfg["bank"] == "clip" and cfg["model"] == "weakhoi-tiny-rn"
     with pytest.raises(ConfigError, match="encode.seed"):
         encode.resolve_config({"seed": "zero"})
+
+
+def test_vocabulary_from_qpic_test_hico_json_without_sizes(tmp_path):
+    """The PPDM/QPIC layout stores no image sizes; the vocabulary needs none (regression:
+    only V-COCO was read size-free)."""
+    import json
+
+    ann = tmp_path / "test_hico.json"
+    ann.write_text(json.dumps([{"file_name": "a.jpg",
+                                "annotations": [{"bbox": [1, 1, 10, 10], "category_id": 1},
+                                                {"bbox": [5, 5, 20, 20], "category_id": 2}],
+                                "hoi_annotation": [{"subject_id": 0, "object_id": 1,
+                                                    "category_id": 77}]}]))    # ride (verb 77)
+    assert encode.vocabulary_for("hicodet", ann) is hicodet_vocabulary()
+    out = tmp_path / "kb.h5"
+    res = _run("--dataset", "hicodet", "--annotations", str(ann), "--out", str(out),
+               "--params", str(_params(tmp_path, bank="random")))
+    assert res.exit_code == 0, res.output
+    with open_artifact(out, "knowledge_bank") as art:
+        assert art.strings("prompts") == hicodet_vocabulary().prompts()
+        assert list(art.attrs["input_hashes"]) == [ann.as_posix()]

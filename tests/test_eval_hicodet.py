@@ -411,3 +411,59 @@ def test_image_labels_from_anno_mat(tmp_path):
     scipy.io.savemat(p, {"anno_test": anno[:, :2], "list_test": names[:2].reshape(-1, 1)})
     with pytest.raises(DataError, match="a.jpg"):
         image_objects_from_anno_mat(p, ds)
+
+
+def test_cli_on_qpic_test_hico_json_without_image_sizes(tmp_path):
+    """The PPDM/QPIC test_hico.json stores no image sizes and the evaluation needs none: the
+    command must work without images (regression: it required sizes)."""
+    from typer.testing import CliRunner
+
+    from pipeline.evaluate import app
+    from weakhoi.vocab import hicodet_vocabulary
+
+    V = hicodet_vocabulary()
+    ride, bicycle = V.verbs.index("ride"), V.objects.index("bicycle")
+    ride_bicycle = V.hoi_index(ride, bicycle)
+    ann = tmp_path / "test_hico.json"
+    ann.write_text(json.dumps([
+        {"file_name": "a.jpg",
+         "annotations": [{"bbox": [11, 21, 60, 90], "category_id": 1},       # person
+                         {"bbox": [31, 41, 100, 95], "category_id": 2}],     # bicycle
+         "hoi_annotation": [{"subject_id": 0, "object_id": 1, "category_id": ride + 1,
+                             "hoi_category_id": ride_bicycle + 1}]},
+        {"file_name": "b.jpg", "annotations": [], "hoi_annotation": []}]))
+    dets = tmp_path / "dets.json"
+    dets.write_text(json.dumps({"images": [
+        {"file_name": "a.jpg", "boxes_h": [[11, 21, 60, 90]], "boxes_o": [[31, 41, 100, 95]],
+         "hoi": [ride_bicycle], "scores": [0.9]},
+        {"file_name": "b.jpg", "boxes_h": [[1, 1, 10, 10]], "boxes_o": [[1, 1, 10, 10]],
+         "hoi": [ride_bicycle], "scores": [0.5]}]}))
+    out = tmp_path / "m.json"
+    res = CliRunner().invoke(app, ["hicodet", "--annotations", str(ann), "--detections", str(dets),
+                                   "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    m = json.loads(out.read_text())
+    # ride-bicycle: TP at rank 1 (recall 1, precision 1), then an FP: AP 1; the 599 others: 0
+    assert m["per_class_ap"][ride_bicycle] == pytest.approx(1.0, abs=1e-12)   # 11 x (1/11)
+    assert m["full"] == pytest.approx(100.0 / 600, abs=1e-12)
+    assert m["counts"]["images"] == 2 and m["counts"]["true_positives"] == 1
+    assert m["counts"]["detections"] == 2
+
+
+def test_write_detections_json_is_atomic(tmp_path):
+    """A failure while streaming (a NaN score in the second image) leaves the previous file
+    untouched and no temporary sibling behind."""
+    out = tmp_path / "dets.json"
+    out.write_text("previous")
+    dets = HOIDetections.from_arrays([0, 1], [[0, 0, 5, 5]] * 2, [[1, 1, 6, 6]] * 2, [3, 4],
+                                     [0.9, float("nan")])
+    with pytest.raises(ValueError, match="non-finite score in image b.jpg"):
+        write_detections_json(out, ["a.jpg", "b.jpg"], dets)
+    assert out.read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dets.json"]
+    ok = HOIDetections.from_arrays([1], [[0, 0, 5, 5]], [[1, 1, 6, 6]], [4], [0.5])
+    write_detections_json(out, ["a.jpg", "b.jpg"], ok)
+    doc = json.loads(out.read_text())
+    assert doc["images"] == [{"file_name": "b.jpg", "boxes_h": [[1.0, 1.0, 5.0, 5.0]],
+                              "boxes_o": [[2.0, 2.0, 6.0, 6.0]], "hoi": [4], "scores": [0.5]}]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dets.json"]

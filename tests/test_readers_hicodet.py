@@ -222,6 +222,31 @@ def test_qpic_sizes_from_images(tmp_path):
         load_dataset("hicodet", p, images=img)
 
 
+def test_qpic_without_sizes(tmp_path):
+    """require_sizes=False: the QPIC layout reads without images or sizes (vocabulary, HICO-DET
+    evaluation); sizes are 0 x 0 and only the extent check is skipped."""
+    from weakhoi.data.loaders import load_vocabulary
+
+    p = tmp_path / "test_hico.json"
+    p.write_text(json.dumps(_qpic_entries()))
+    with pytest.raises(DataError, match="test_hico.json.*image root.*sizes"):
+        load_dataset("hicodet", p)                        # the default still needs sizes
+    ds = load_dataset("hicodet", p, require_sizes=False)
+    a, b = ds
+    assert [(r.width, r.height) for r in ds] == [(0, 0), (0, 0)]
+    np.testing.assert_array_equal(a.boxes_h, [[10, 20, 60, 90], [10, 20, 60, 90]])
+    np.testing.assert_array_equal(a.boxes_o, [[30, 40, 100, 95], [0, 0, 20, 20]])
+    assert a.hoi.tolist() == [hoi_of("ride", "bicycle"), hoi_of("hold", "cup")]
+    np.testing.assert_array_equal(a.instance_boxes[1], [30, 40, 100, 95])
+    assert b.num_pairs == 0
+    assert load_vocabulary("hicodet", p) is V
+    e = _qpic_entries()
+    e[0]["annotations"][1]["bbox"] = [31, 41, 30, 95]    # continuous x1 = x2 = 30: zero width
+    p.write_text(json.dumps(e))
+    with pytest.raises(DataError, match=r"test_hico.json: entry 0 \(a.jpg\).*degenerate"):
+        load_dataset("hicodet", p, require_sizes=False)
+
+
 def test_qpic_errors(tmp_path):
     p = tmp_path / "test_hico.json"
     p.write_text(json.dumps(_qpic_entries()))

@@ -10,7 +10,7 @@ import pytest
 
 from weakhoi.data.loaders import load_dataset
 from weakhoi.data.vcoco import (VCOCO_ACTION_ROLES, read_vcoco_instances_json, read_vcoco_official,
-                                vcoco_prompts, vcoco_verb_names, vcoco_vocabulary)
+                                vcoco_verb_names, vcoco_vocabulary)
 from weakhoi.errors import DataError
 from weakhoi.vocab import coco91_to_object, hicodet_vocabulary
 
@@ -47,13 +47,17 @@ def test_vocabulary_any_object_and_table():
 def test_prompts_per_role():
     t = vcoco_vocabulary({"hold_obj": ["apple"], "cut_instr": ["knife"], "eat_obj": ["cake"],
                           "talk_on_phone_instr": ["cell_phone"], "ride_instr": ["horse"]})
-    p = vcoco_prompts(t)
+    p = t.prompts()                      # roles -> weakhoi.vocab.VCOCO_ROLE_TEMPLATES
     assert p == ["a person holding an apple", "a person riding with horse",
                  "a person eating a cake", "a person talking on phone with cell phone",
                  "a person cutting with knife"]
-    assert vcoco_prompts(t, "{verb_phrase}/{object}", "{verb_phrase}+{object}")[1] == "riding+horse"
-    with pytest.raises(DataError, match="roles"):
-        vcoco_prompts(HICO)
+    custom = {"obj": "{verb_phrase}/{object}", "instr": "{verb_phrase}+{object}"}
+    assert t.prompts(role_templates=custom)[1] == "riding+horse"
+    assert t.prompts(role_templates=custom)[0] == "holding/apple"
+    with pytest.raises(DataError, match="role 'instr', no template"):
+        t.prompts(role_templates={"obj": "{object}"})
+    assert HICO.prompts(role_templates=custom) == HICO.prompts()   # no roles: templates unused
+    assert HICO.prompts()[0] == "a person boarding an airplane"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +97,7 @@ def test_shared_vocab_same_in_all_splits(vcoco_dir):
     train = read_vcoco_instances_json(vcoco_dir / "instances_vcoco_train.json", require_sizes=False)
     np.testing.assert_array_equal(ds.vocab.hoi_verb, train.vocab.hoi_verb)
     np.testing.assert_array_equal(ds.vocab.hoi_object, train.vocab.hoi_object)
-    p = vcoco_prompts(ds.vocab)
+    p = ds.vocab.prompts()
     verbs, objs = list(ds.vocab.verbs), list(ds.vocab.objects)
     i = ds.vocab.hoi_index(verbs.index("ride_instr"), objs.index("horse"))
     assert p[i] == "a person riding with horse"
@@ -216,3 +220,32 @@ def test_official_errors(tmp_path):
     vp.write_text(json.dumps(data))
     with pytest.raises(DataError, match=r"entry 0.*missing key 'label'"):
         read_vcoco_official(vp, cp, sp)
+
+
+def test_read_split_ids_accepts_integral_floats(tmp_path):
+    """One reader for the data layer and the evaluation: like the official np.loadtxt, '2.0'
+    is image 2; fractional or non-numeric lines are errors naming the line."""
+    from weakhoi.data.vcoco import read_split_ids
+
+    p = tmp_path / "vcoco_test.ids"
+    p.write_text("1\n\n2.0\n 3 \n")
+    assert read_split_ids(p) == [1, 2, 3]
+    p.write_text("1\n2.5\n")
+    with pytest.raises(DataError, match=r"vcoco_test.ids: line 2: '2.5' is not an integer image id"):
+        read_split_ids(p)
+    p.write_text("1\ninf\n")
+    with pytest.raises(DataError, match="line 2"):
+        read_split_ids(p)
+    with pytest.raises(DataError, match="nope.ids: split id file not found"):
+        read_split_ids(tmp_path / "nope.ids")
+
+
+def test_role_matrix_layouts():
+    from weakhoi.data.vcoco import role_matrix
+
+    flat = [10, 11, 12, 0, 21, 22]             # role-major: agent ids, then obj ids (N=3, R=2)
+    np.testing.assert_array_equal(role_matrix(flat, 3, 2, "w"), [[10, 0], [11, 21], [12, 22]])
+    np.testing.assert_array_equal(role_matrix([[10, 0], [11, 21], [12, 22]], 3, 2, "w"),
+                                  [[10, 0], [11, 21], [12, 22]])
+    with pytest.raises(DataError, match=r"entry 7: 'role_object_id' has shape \[5\], expected 2 x 3"):
+        role_matrix([1, 2, 3, 4, 5], 3, 2, "entry 7")

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weakhoi.spatial import (DEFAULT_EPS, FEATURE_NAMES, batched_nms, hflip_encoding, image_pairs, nms,
-                             pair_indices, select_candidates, spatial_base_features, spatial_encoding)
+from weakhoi.boxes import batched_nms, nms
+from weakhoi.spatial import (DEFAULT_EPS, FEATURE_NAMES, hflip_encoding, image_pairs, pair_indices,
+                             select_candidates, spatial_base_features, spatial_encoding)
 
 EPS = DEFAULT_EPS
 
@@ -363,12 +364,12 @@ def proposals_file(tmp_path):
 
 
 def test_stage_end_to_end(proposals_file, tmp_path):
-    from pipeline.spatial import build_pair_features
     from weakhoi.artifacts import open_artifact
+    from weakhoi.spatial import write_pair_features
 
     prop, images = proposals_file
     out = tmp_path / "pairs.zarr"
-    n = build_pair_features(prop, out, SPATIAL_CFG, progress=False)
+    n = write_pair_features(prop, out, **SPATIAL_CFG, progress=False)
     assert n == 1 + 0 + 0 + 4
     with open_artifact(out, "pair_features") as art, open_artifact(prop, "proposals") as pa:
         assert art.strings("file_names") == ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]

@@ -244,3 +244,19 @@ def test_cli_artifact_errors(tiny, tmp_path):
     with pytest.raises(ConfigError, match=".png"):
         invoke("proposals", "--proposals", tiny["props_test"], "--images", images, "--out", tmp_path / "d.jpg")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_object_names_from_layouts_without_image_sizes(tmp_path):
+    """--annotations only supplies object names: a QPIC test_hico.json (no image sizes, no
+    images given) must work (regression: it raised 'stores no image sizes')."""
+    import json
+
+    from pipeline.viz import _object_names
+    from weakhoi.vocab import hicodet_vocabulary
+
+    ann = tmp_path / "test_hico.json"
+    ann.write_text(json.dumps([{"file_name": "a.jpg", "annotations": [], "hoi_annotation": []}]))
+    names = _object_names(ann, "hicodet", {"num_objects": 80}, tmp_path / "p.h5")
+    assert tuple(names) == hicodet_vocabulary().objects and names[49] == "person"
+    with pytest.raises(DataError, match="81"):      # still checked against the artifact
+        _object_names(ann, "hicodet", {"num_objects": 81}, tmp_path / "p.h5")

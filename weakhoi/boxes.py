@@ -58,6 +58,23 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return iou
 
 
+def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of matched rows of continuous boxes: [N, 4] x [N, 4] -> [N] float64 (the diagonal of
+    :func:`box_iou` without the [N, N] matrix). 0 where the union is 0."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    if len(a) != len(b):
+        raise ValueError(f"paired_iou: {len(a)} boxes in a but {len(b)} in b")
+    wh = np.maximum(np.minimum(a[:, 2:], b[:, 2:]) - np.maximum(a[:, :2], b[:, :2]), 0.0)  # [N, 2]
+    inter = wh[:, 0] * wh[:, 1]                                                            # [N]
+    size_a = np.maximum(a[:, 2:] - a[:, :2], 0.0)                                           # [N, 2]
+    size_b = np.maximum(b[:, 2:] - b[:, :2], 0.0)
+    union = size_a[:, 0] * size_a[:, 1] + size_b[:, 0] * size_b[:, 1] - inter
+    iou = np.zeros_like(inter)
+    np.divide(inter, union, out=iou, where=union > 0)
+    return iou
+
+
 def clip_boxes(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
     """Clip continuous boxes to the image rectangle [0, width] x [0, height]."""
     b = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 4)

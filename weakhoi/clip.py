@@ -51,14 +51,14 @@ reads with ``allow_pickle=False`` and L2-normalises the rows by default.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import json
 import logging
 import os
 import socket
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -68,14 +68,12 @@ from tqdm import tqdm
 
 import open_clip
 
-from .errors import AssetMissingError, ConfigError, DataError
-from .vocab import DEFAULT_TEMPLATE, NO_INTERACTION_TEMPLATE, Vocabulary
+from .artifacts import PROVENANCE_KEYS, ArtifactWriter, hash_path, open_artifact
+from .errors import ArtifactError, AssetMissingError, ConfigError, DataError
+from .vocab import DEFAULT_TEMPLATE, NO_INTERACTION_TEMPLATE, VCOCO_ROLE_TEMPLATES, Vocabulary
 
 #: The tiny ModifiedResNet CLIP registered by this module.
 TINY_MODEL = "weakhoi-tiny-rn"
-#: Default V-COCO templates (paper appendix G): 'obj' and 'instr' roles.
-VCOCO_OBJ_TEMPLATE = "a person {verb_phrase} {article} {object}"
-VCOCO_INSTR_TEMPLATE = "a person {verb_phrase} with {object}"
 
 _NONE_VALUES = (None, "", "none", "None", "random")
 _PROBE_TIMEOUT_S = 5.0
@@ -120,14 +118,6 @@ def embed_dim(model: str) -> int:
 # ------------------------------------------------------------------------------------------
 # loading
 # ------------------------------------------------------------------------------------------
-def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def is_random_init(pretrained: str | os.PathLike | None) -> bool:
     return pretrained is None or (isinstance(pretrained, str) and pretrained.strip() in _NONE_VALUES)
 
@@ -252,7 +242,7 @@ def load_clip(model: str = TINY_MODEL, pretrained: str | os.PathLike | None = No
                     raise AssetMissingError(_missing_message(model, pretrained, reason, cache_dir))
                 checkpoint = pretrained    # let open_clip download it
             else:
-                info.update(pretrained_file=checkpoint, pretrained_sha256=sha256_file(checkpoint))
+                info.update(pretrained_file=checkpoint, pretrained_sha256=hash_path(checkpoint))
             info.update(pretrained=pretrained, random_init=False, quick_gelu=quick)
         else:
             path = Path(pretrained).expanduser()
@@ -270,7 +260,7 @@ def load_clip(model: str = TINY_MODEL, pretrained: str | os.PathLike | None = No
                     f"timm/resnet50_clip.openai (model RN50-quickgelu) or a plain state dict")
             checkpoint = str(path)
             info.update(pretrained=str(path), pretrained_file=str(path),
-                        pretrained_sha256=sha256_file(path), random_init=False,
+                        pretrained_sha256=hash_path(path), random_init=False,
                         quick_gelu=bool(cfg.get("quick_gelu", False)))
 
     with torch.random.fork_rng(devices=[]), _quiet_random_init_warning():
@@ -321,8 +311,8 @@ def visual_tower(net: nn.Module) -> nn.Module:
 # ------------------------------------------------------------------------------------------
 def bank_prompts(vocab: Vocabulary, template: str = DEFAULT_TEMPLATE,
                  no_interaction_template: str = NO_INTERACTION_TEMPLATE,
-                 vcoco_obj_template: str = VCOCO_OBJ_TEMPLATE,
-                 vcoco_instr_template: str = VCOCO_INSTR_TEMPLATE) -> list[str]:
+                 vcoco_obj_template: str = VCOCO_ROLE_TEMPLATES["obj"],
+                 vcoco_instr_template: str = VCOCO_ROLE_TEMPLATES["instr"]) -> list[str]:
     """One prompt per HOI class of ``vocab`` (class order).
 
     Vocabularies with ``hoi_roles`` (V-COCO) use the role's template ('obj' / 'instr'), others
@@ -414,13 +404,14 @@ class KnowledgeBank:
     hoi_object: np.ndarray      # [N] int64
     attrs: dict[str, Any]       # kind, model, pretrained, templates, embed_dim, random_init, ...
     inputs: list[str]           # local files it depends on (checkpoint, npy), for provenance
+    hoi_roles: tuple[str, ...] | None = None   # [N] V-COCO role of each class, else None
 
 
 def build_knowledge_bank(vocab: Vocabulary, kind: str = "clip", model: str = TINY_MODEL,
                          pretrained: str | None = None, template: str = DEFAULT_TEMPLATE,
                          no_interaction_template: str = NO_INTERACTION_TEMPLATE,
-                         vcoco_obj_template: str = VCOCO_OBJ_TEMPLATE,
-                         vcoco_instr_template: str = VCOCO_INSTR_TEMPLATE,
+                         vcoco_obj_template: str = VCOCO_ROLE_TEMPLATES["obj"],
+                         vcoco_instr_template: str = VCOCO_ROLE_TEMPLATES["instr"],
                          batch_size: int = 64, device: str = "cpu", seed: int = 0,
                          npy_path: Path | str | None = None, npy_normalize: bool = True,
                          cache_dir: str | None = None) -> KnowledgeBank:
@@ -457,4 +448,63 @@ def build_knowledge_bank(vocab: Vocabulary, kind: str = "clip", model: str = TIN
                      npy_normalize=bool(npy_normalize))
         inputs.append(str(npy_path))
     return KnowledgeBank(bank, prompts, vocab.hoi_verb.astype(np.int64), vocab.hoi_object.astype(np.int64),
-                         attrs, inputs)
+                         attrs, inputs, vocab.hoi_roles)
+
+
+# ------------------------------------------------------------------------------------------
+# the knowledge_bank artifact
+# ------------------------------------------------------------------------------------------
+def write_knowledge_bank(path: Path | str, bank: KnowledgeBank, params: Mapping[str, Any],
+                         inputs: Sequence[Path | str] = (),
+                         extra: Mapping[str, Any] | None = None) -> None:
+    """Write ``bank`` as a ``knowledge_bank`` artifact (atomic; ``.h5`` or ``.zarr``).
+
+    Entries: ``bank`` [N, D] float32, ``prompts`` [N], ``hoi_verb`` / ``hoi_object`` [N] int64,
+    ``hoi_roles`` [N] (V-COCO only). Root attributes: provenance of ``params`` and of
+    ``inputs`` + ``bank.inputs`` (e.g. the annotation file, then the checkpoint / npy), plus
+    ``bank.attrs`` and ``extra``. A checkpoint ``load_clip`` already hashed
+    (``attrs['pretrained_file']`` / ``attrs['pretrained_sha256']``) is not read again: its
+    digest goes into ``input_hashes`` as is (a CLIP checkpoint is hundreds of MB).
+    """
+    all_inputs = [Path(p) for p in inputs] + [Path(p) for p in bank.inputs]
+    known: dict[str, str] = {}
+    if "pretrained_file" in bank.attrs and "pretrained_sha256" in bank.attrs:
+        known[Path(bank.attrs["pretrained_file"]).as_posix()] = str(bank.attrs["pretrained_sha256"])
+    to_hash = [p for p in all_inputs if p.as_posix() not in known]
+    w = ArtifactWriter(path, "knowledge_bank", params=params, inputs=to_hash,
+                       extra={**bank.attrs, **(extra or {})})
+    if known:   # same form as build_provenance's input_hashes (JSON {posix path: sha256})
+        hashes = {**json.loads(w.provenance["input_hashes"]), **known}
+        w.provenance["input_hashes"] = json.dumps(hashes, sort_keys=True, ensure_ascii=False)
+    with w:
+        w.write_array("bank", bank.bank.detach().cpu().numpy().astype(np.float32, copy=False))  # [N, D]
+        w.write_strings("prompts", list(bank.prompts))                                        # [N]
+        w.write_array("hoi_verb", np.asarray(bank.hoi_verb, dtype=np.int64))                 # [N]
+        w.write_array("hoi_object", np.asarray(bank.hoi_object, dtype=np.int64))             # [N]
+        if bank.hoi_roles is not None:
+            w.write_strings("hoi_roles", list(bank.hoi_roles))                                # [N]
+
+
+def read_knowledge_bank(path: Path | str) -> KnowledgeBank:
+    """Read a ``knowledge_bank`` artifact (see :func:`write_knowledge_bank`).
+
+    ``attrs`` are the root attributes without the provenance keys; ``inputs`` the paths of
+    its ``input_hashes``. ArtifactError naming the file if the entries disagree in length.
+    """
+    with open_artifact(path, "knowledge_bank") as art:
+        bank = art.array("bank")                                   # [N, D]
+        prompts = art.strings("prompts")                           # [N]
+        hoi_verb = art.array("hoi_verb").astype(np.int64)          # [N]
+        hoi_object = art.array("hoi_object").astype(np.int64)      # [N]
+        roles = tuple(art.strings("hoi_roles")) if "hoi_roles" in art else None
+        raw = dict(art.attrs)
+    n = bank.shape[0] if bank.ndim == 2 else -1
+    if n < 0 or len(prompts) != n or hoi_verb.shape != (n,) or hoi_object.shape != (n,) \
+            or (roles is not None and len(roles) != n):
+        raise ArtifactError(f"{path}: knowledge_bank entries disagree: bank {list(bank.shape)}, "
+                            f"prompts {len(prompts)}, hoi_verb {list(hoi_verb.shape)}, hoi_object "
+                            f"{list(hoi_object.shape)}" + (f", hoi_roles {len(roles)}" if roles else ""))
+    attrs = {k: v for k, v in raw.items() if k not in PROVENANCE_KEYS}
+    inputs = list(raw.get("input_hashes") or {})
+    return KnowledgeBank(torch.from_numpy(np.ascontiguousarray(bank, dtype=np.float32)), prompts,
+                         hoi_verb, hoi_object, attrs, inputs, roles)

@@ -54,9 +54,12 @@ loader can use for flip augmentation without recomputing from boxes.
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
-from .boxes import _by_score, batched_nms, box_iou, nms  # noqa: F401  (nms re-exported)
+from .boxes import _by_score, batched_nms, clip_boxes, paired_iou
 
 #: Default epsilon of the encoding (denominator guard and ``log(p + eps)``).
 DEFAULT_EPS = 1e-8
@@ -139,12 +142,7 @@ def spatial_base_features(boxes_h: np.ndarray, boxes_o: np.ndarray, width: float
     cxh, cyh = (bh[:, 0] + bh[:, 2]) / 2, (bh[:, 1] + bh[:, 3]) / 2
     cxo, cyo = (bo[:, 0] + bo[:, 2]) / 2, (bo[:, 1] + bo[:, 3]) / 2
     area_h, area_o = wh * hh, wo * ho
-    # IoU of matched rows (not the full matrix)
-    iw = np.clip(np.minimum(bh[:, 2], bo[:, 2]) - np.maximum(bh[:, 0], bo[:, 0]), 0, None)
-    ih = np.clip(np.minimum(bh[:, 3], bo[:, 3]) - np.maximum(bh[:, 1], bo[:, 1]), 0, None)
-    inter = iw * ih
-    union = area_h + area_o - inter
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    iou = paired_iou(bh, bo)  # [P], IoU of matched rows (not the full matrix)
     dx = np.abs(cxo - cxh) / (wh + eps)
     dy = np.abs(cyo - cyh) / (hh + eps)
     p = np.stack([
@@ -196,9 +194,7 @@ def image_pairs(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, width
 
 def _clip(boxes: np.ndarray, W: float, H: float) -> np.ndarray:
     """Clip to the image and make degenerate (inverted) boxes zero-size: [P, 4] float64."""
-    b = np.array(boxes, dtype=np.float64, copy=True).reshape(-1, 4)
-    b[:, 0::2] = np.clip(b[:, 0::2], 0.0, W)
-    b[:, 1::2] = np.clip(b[:, 1::2], 0.0, H)
+    b = clip_boxes(boxes, W, H)  # [P, 4] float64 copy
     # an inverted box (x2 < x1) collapses to its mid-line: zero width, centre unchanged
     for lo, hi in ((0, 2), (1, 3)):
         bad = b[:, hi] < b[:, lo]
@@ -206,3 +202,44 @@ def _clip(boxes: np.ndarray, W: float, H: float) -> np.ndarray:
         b[bad, lo] = mid
         b[bad, hi] = mid
     return b
+
+
+# --------------------------------------------------------------------------- artifact
+
+def write_pair_features(proposals_path: Path | str, out: Path | str, human_score_threshold: float = 0.2,
+                        object_score_threshold: float = 0.2, nms_threshold: float = 0.5,
+                        max_humans: int = 15, max_objects: int = 15, humans_as_objects: bool = True,
+                        eps: float = DEFAULT_EPS, progress: bool = True) -> int:
+    """Write the ``pair_features`` artifact ``out`` (.zarr or .h5) from the ``proposals``
+    artifact ``proposals_path``: per image, :func:`image_pairs` with the given filter params.
+    The filter params and ``eps`` are recorded as the artifact's params (provenance) and attrs.
+    Returns the total number of pairs."""
+    from tqdm import tqdm
+
+    from .artifacts import ArtifactWriter
+    from .detection.common import open_proposals  # lazy: keeps `weakhoi.spatial` numpy-only
+
+    filt: dict[str, Any] = {
+        "human_score_threshold": float(human_score_threshold),
+        "object_score_threshold": float(object_score_threshold),
+        "nms_threshold": float(nms_threshold), "max_humans": int(max_humans),
+        "max_objects": int(max_objects), "humans_as_objects": bool(humans_as_objects)}
+    params = {**filt, "eps": float(eps)}
+    total = 0
+    with open_proposals(proposals_path) as props:
+        extra = {**params, "person_label": props.person_label,
+                 "proposals_params_hash": str(props.attrs.get("params_hash", "unknown"))}
+        with ArtifactWriter(out, "pair_features", params=params, inputs=[proposals_path],
+                            extra=extra) as w:
+            w.write_strings("file_names", props.file_names)
+            w.write_array("image_sizes", props.image_sizes)
+            app = w.ragged_appender("pairs", human=(np.int64, ()), object=(np.int64, ()),
+                                    spatial=(np.float32, (NUM_SPATIAL_FEATURES,)))
+            for i in tqdm(range(len(props)), desc="spatial", unit="img", disable=not progress or None):
+                d = props[i]
+                width, height = (int(s) for s in props.image_sizes[i])
+                h, o, sp = image_pairs(d.boxes, d.scores, d.labels, width, height,
+                                       props.person_label, eps=params["eps"], **filt)
+                app.append(human=h, object=o, spatial=sp)     # [P], [P], [P, 36]
+                total += len(h)
+    return total

@@ -11,10 +11,10 @@ and object of HOI class ``i``; ``hoi_index(verb, object)`` goes back (-1 when no
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -25,6 +25,12 @@ from .errors import DataError
 DEFAULT_TEMPLATE = "a person {verb_phrase} {article} {object}"
 #: Phrase used for the no-interaction verb: "a person and a bicycle".
 NO_INTERACTION_TEMPLATE = "a person and {article} {object}"
+#: V-COCO templates per role (paper appendix G / METHOD §2): "a person holding a cup" ('obj'),
+#: "a person cutting with knife" ('instr'). Used for vocabularies with ``hoi_roles``.
+VCOCO_ROLE_TEMPLATES: Mapping[str, str] = MappingProxyType({
+    "obj": "a person {verb_phrase} {article} {object}",
+    "instr": "a person {verb_phrase} with {object}",
+})
 
 # Irregular -ing forms and particles; everything else follows the regular rules below.
 _GERUND_EXCEPTIONS = {
@@ -129,9 +135,10 @@ class Vocabulary:
                 role_templates: Mapping[str, str] | None = None) -> list[str]:
         """One prompt per HOI class. Placeholders: {verb} (name, '_' -> ' '), {verb_phrase}
         (gerund phrase), {object}, {article}. Vocabularies with ``hoi_roles`` (V-COCO) take the
-        template of each class's role from ``role_templates`` ({'obj': ..., 'instr': ...})."""
-        if self.hoi_roles is not None and role_templates is None:
-            raise DataError(f"vocabulary {self.name} has roles: role_templates are required")
+        template of each class's role from ``role_templates`` ({'obj': ..., 'instr': ...};
+        default :data:`VCOCO_ROLE_TEMPLATES`); the others ignore it."""
+        if role_templates is None:
+            role_templates = VCOCO_ROLE_TEMPLATES
         out = []
         for i, (v, o) in enumerate(zip(self.hoi_verb.tolist(), self.hoi_object.tolist())):
             obj = self.objects[o].replace("_", " ")
@@ -237,6 +244,3 @@ def coco91_to_object(vocab: Vocabulary) -> np.ndarray:
     table[[cid for cid, _ in coco_categories()]] = coco80_to_object(vocab)
     return table
 
-
-def vocabulary_json(vocab: Vocabulary) -> str:
-    return json.dumps(vocab.to_hicodet_json_dict(), sort_keys=True)

@@ -25,14 +25,14 @@ Ragged layout (CSR): ``<group>/indptr`` [n+1] int64 with ``indptr[0] == 0``, and
 ``indptr[i]:indptr[i+1]``. All arrays are chunked and compressed along axis 0 (rows).
 
 Modules (imports only go downward, in this order): `layout` (formats, entry names, chunking
-knobs), `atomic` (`atomic_output`), `provenance` (`build_provenance`, `hash_path`,
+knobs), `atomic` (`atomic_output`), `provenance` (`build_provenance`, `hash_path`, `params_hash`,
 `SCHEMA_VERSIONS`), `backends` (HDF5/Zarr), `writer` (`ArtifactWriter`, `RaggedAppender`),
 `reader` (`open_artifact`, `Artifact`, `RaggedGroup`).
 """
 from __future__ import annotations
 
 from .atomic import atomic_output, write_json
-from .provenance import PROVENANCE_KEYS, SCHEMA_VERSIONS, build_provenance, hash_path
+from .provenance import PROVENANCE_KEYS, SCHEMA_VERSIONS, build_provenance, hash_path, params_hash
 from .reader import Artifact, RaggedGroup, open_artifact
 from .writer import ArtifactWriter, RaggedAppender
 
@@ -42,6 +42,7 @@ __all__ = [
     "write_json",
     "build_provenance",
     "hash_path",
+    "params_hash",
     "ArtifactWriter",
     "RaggedAppender",
     "open_artifact",

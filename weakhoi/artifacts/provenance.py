@@ -31,8 +31,13 @@ _LIBRARIES = ("numpy", "h5py", "zarr", "numcodecs", "torch", "torchvision", "ope
 
 
 def _canonical_json(value: Any) -> str:
-    # Same canonical form as pipeline.params.params_hash (keep in sync).
+    """Canonical JSON: sorted keys, compact separators, non-JSON values via ``str``."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def params_hash(params: Mapping[str, Any]) -> str:
+    """sha256 hex digest of the canonical JSON of ``params`` (the ``params_hash`` attribute)."""
+    return hashlib.sha256(_canonical_json(dict(params)).encode()).hexdigest()
 
 
 def _file_sha256(path: Path) -> str:
@@ -121,7 +126,7 @@ def build_provenance(artifact_type: str, schema_version: int, params: Mapping[st
     """Root attributes of an artifact.
 
     Keys: artifact_type, schema_version, params (canonical JSON str), params_hash (sha256 of
-    it, equal to ``pipeline.params.params_hash``), weakhoi_version, git_commit, input_hashes
+    it, see :func:`params_hash`), weakhoi_version, git_commit, input_hashes
     (JSON str ``{path: sha256}``, see `hash_path`), library_versions (JSON str), created_utc
     (ISO 8601), ``json_attrs`` (JSON list of the keys holding JSON strings) and ``extra``
     (str/bool/int/float stored as is, anything else JSON-encoded).
@@ -132,7 +137,7 @@ def build_provenance(artifact_type: str, schema_version: int, params: Mapping[st
         "artifact_type": str(artifact_type),
         "schema_version": int(schema_version),
         "params": params_json,
-        "params_hash": hashlib.sha256(params_json.encode()).hexdigest(),
+        "params_hash": hashlib.sha256(params_json.encode()).hexdigest(),  # == params_hash(params)
         "weakhoi_version": _weakhoi_version(),
         "git_commit": _git_commit(),
         "input_hashes": json.dumps(input_hashes, sort_keys=True, ensure_ascii=False),

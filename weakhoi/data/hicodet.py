@@ -13,14 +13,11 @@ Every problem a user can cause raises :class:`~weakhoi.errors.DataError` naming 
 entry (image index and file name). Images without any visible pair are kept as records with no
 pairs (the HICO-DET test set has 112 of them and they count for false positives).
 
-The helpers :func:`load_json`, :func:`build_record` and :func:`resolve_sizes` are shared with
-the V-COCO readers.
+The helpers shared with the V-COCO readers live in :mod:`weakhoi.data.io`.
 """
 from __future__ import annotations
 
 import dataclasses
-
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -29,67 +26,17 @@ import numpy as np
 from ..boxes import hico_to_continuous, invalid_box_mask
 from ..errors import DataError
 from ..vocab import Vocabulary, coco91_to_object, hicodet_vocabulary
+from .io import build_record, load_json, resolve_sizes, split_from_name
+from .io import check_images as check_image_files  # readers take a `check_images` flag
 from .records import HOIDataset, ImageAnnotation
 
 __all__ = [
     "read_hicodet", "read_hicodet_mat", "read_hicodet_instances_json", "read_hico_qpic_json",
-    "load_json", "build_record", "resolve_sizes", "read_image_size",
 ]
 
 # ---------------------------------------------------------------------------------------------
-# shared helpers
+# array helpers
 # ---------------------------------------------------------------------------------------------
-def load_json(path: Path | str) -> Any:
-    """Parse a JSON file; DataError naming the file if it is missing, unreadable or not JSON."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: annotation file not found")
-    try:
-        with p.open("r", encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{p}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"{p}: cannot read annotation file ({e})") from None
-
-
-def read_image_size(path: Path, where: str) -> tuple[int, int]:
-    """(width, height) from the image header (PIL opens lazily; pixels are not decoded)."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise DataError(f"missing image {path} ({where})")
-    try:
-        with Image.open(path) as im:
-            return int(im.size[0]), int(im.size[1])
-    except (OSError, UnidentifiedImageError) as e:
-        raise DataError(f"cannot read image {path} ({where}): {e}") from None
-
-
-def resolve_sizes(file_names: Sequence[str], source: Path, images: Path | None,
-                  sizes: Mapping[str, Sequence[int]] | None, layout: str) -> list[tuple[int, int]]:
-    """Image sizes for a layout that does not store them: from ``sizes`` (file name ->
-    (width, height)) first, else from the image headers under ``images``."""
-    if sizes is None and images is None:
-        raise DataError(f"{source}: the {layout} layout stores no image sizes; pass an image root "
-                        f"(images=...) or a sizes mapping (file name -> (width, height))")
-    out = []
-    for i, fn in enumerate(file_names):
-        where = f"entry {i} of {source}"
-        if sizes is not None and fn in sizes:
-            wh = sizes[fn]
-            try:
-                w, h = int(wh[0]), int(wh[1])
-            except (TypeError, ValueError, IndexError):
-                raise DataError(f"{source}: entry {i} ({fn}): bad size {wh!r} in sizes mapping") from None
-            out.append((w, h))
-        elif images is not None:
-            out.append(read_image_size(Path(images) / fn, where))
-        else:
-            raise DataError(f"{source}: entry {i} ({fn}): no size in the sizes mapping")
-    return out
-
-
 def _as_boxes(value: Any, where: str, what: str) -> np.ndarray:
     try:
         b = np.asarray(value, dtype=np.float64)
@@ -110,82 +57,6 @@ def _as_ints(value: Any, where: str, what: str) -> np.ndarray:
     if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
         raise DataError(f"{where}: '{what}' holds non-integer values")
     return a.astype(np.int64)
-
-
-def build_record(vocab: Vocabulary, where: str, file_name: str, width: int, height: int,
-                 boxes_h: np.ndarray, boxes_o: np.ndarray, hoi: np.ndarray, verb: np.ndarray,
-                 obj: np.ndarray, image_id: int | None = None,
-                 allow_missing_object: bool = False, check_extent: bool = True) -> ImageAnnotation:
-    """Validate one image's pairs (continuous boxes) and build its :class:`ImageAnnotation`.
-
-    Checks: equal lengths; class ids in range; (verb, object) equal to the HOI class's;
-    boxes finite, non-degenerate and inside the image (1 px tolerance). With
-    ``allow_missing_object`` rows whose object is -1 must have an all-NaN object box and
-    HOI -1 (V-COCO role objects that are not annotated). ``check_extent=False`` skips the
-    inside-the-image test (image size unknown).
-    """
-    n = len(hoi)
-    if not (len(boxes_h) == len(boxes_o) == len(verb) == len(obj) == n):
-        raise DataError(f"{where}: boxes_h/boxes_o/hoi/verb/object lengths differ "
-                        f"({len(boxes_h)}/{len(boxes_o)}/{n}/{len(verb)}/{len(obj)})")
-    if width <= 0 or height <= 0:
-        if check_extent:
-            raise DataError(f"{where}: bad image size {width}x{height}")
-    missing = (obj == -1) if allow_missing_object else np.zeros(n, dtype=bool)
-    present = ~missing
-    for name, arr, hi in (("verb", verb, vocab.num_verbs), ("object", obj, vocab.num_objects)):
-        bad = np.flatnonzero(((arr < 0) | (arr >= hi)) & (present if name == "object" else True))
-        if bad.size:
-            raise DataError(f"{where}: pair {bad[0]}: unknown {name} id {arr[bad[0]]} "
-                            f"(expected 0..{hi - 1})")
-    bad = np.flatnonzero(((hoi < 0) | (hoi >= vocab.num_hois)) & present)
-    if bad.size:
-        raise DataError(f"{where}: pair {bad[0]}: unknown HOI id {hoi[bad[0]]} "
-                        f"(expected 0..{vocab.num_hois - 1})")
-    if missing.any() and (hoi[missing] != -1).any():
-        raise DataError(f"{where}: pairs without an object must have HOI -1")
-    h = np.where(present, hoi, 0)
-    bad = np.flatnonzero(present & ((vocab.hoi_verb[h] != verb) | (vocab.hoi_object[h] != obj)))
-    if bad.size:
-        k = int(bad[0])
-        raise DataError(f"{where}: pair {k}: verb {verb[k]} / object {obj[k]} do not match HOI "
-                        f"class {hoi[k]} ({vocab.hoi_name(int(hoi[k]))})")
-    w = float(width) if check_extent else np.inf
-    hh = float(height) if check_extent else np.inf
-    for name, b, mask in (("human", boxes_h, np.ones(n, bool)), ("object", boxes_o, present)):
-        bad = np.flatnonzero(invalid_box_mask(b, w, hh) & mask)
-        if bad.size:
-            k = int(bad[0])
-            raise DataError(f"{where}: pair {k}: {name} box {b[k].tolist()} (continuous xyxy) is "
-                            f"degenerate or outside the {width}x{height} image")
-    if missing.any() and not np.isnan(boxes_o[missing]).all():
-        raise DataError(f"{where}: pairs without an object must have a NaN object box")
-    return ImageAnnotation(file_name, int(width), int(height),
-                           np.ascontiguousarray(boxes_h, dtype=np.float64).reshape(-1, 4),
-                           np.ascontiguousarray(boxes_o, dtype=np.float64).reshape(-1, 4),
-                           hoi.astype(np.int64), verb.astype(np.int64), obj.astype(np.int64),
-                           image_id)
-
-
-def _check_images(records: Sequence[ImageAnnotation], images: Path | None, source: Path) -> None:
-    if images is None:
-        return
-    root = Path(images)
-    if not root.is_dir():
-        raise DataError(f"image root {root} is not a directory (images of {source})")
-    for i, r in enumerate(records):
-        if not (root / r.file_name).is_file():
-            raise DataError(f"missing image {root / r.file_name} (entry {i} of {source})")
-
-
-def _split_from_name(path: Path, split: str | None) -> str:
-    if split:
-        return split
-    stem = path.stem.lower()
-    for s in ("trainval", "train", "val", "test"):
-        if s in stem:
-            return s
-    return stem
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +92,7 @@ def _instances_vocabulary(d: Mapping, source: Path, kind: str) -> Vocabulary:
 
 
 def _from_instances_dict(d: Any, source: Path, kind: str, images: Path | None, split: str | None,
-                         check_images: bool) -> HOIDataset:
+                         check: bool) -> HOIDataset:
     if not isinstance(d, Mapping):
         raise DataError(f"{source}: expected a JSON object with keys 'filenames', 'size', 'annotation'")
     for k in ("filenames", "annotation", "size"):
@@ -255,10 +126,10 @@ def _from_instances_dict(d: Any, source: Path, kind: str, images: Path | None, s
         if instances is not None:
             rec = _with_instances(rec, instances[i], vocab, where)
         records.append(rec)
-    if check_images:
-        _check_images(records, images, source)
+    if check:
+        check_image_files(records, images, source)
     name = "synhoi" if kind == "synhoi" else "hicodet"
-    return HOIDataset(name, _split_from_name(source, split), vocab, records, images, source)
+    return HOIDataset(name, split_from_name(source, split), vocab, records, images, source)
 
 
 def _with_instances(rec: ImageAnnotation, inst: Any, vocab: Vocabulary, where: str) -> ImageAnnotation:
@@ -295,7 +166,7 @@ def read_hicodet_instances_json(path: Path | str, images: Path | str | None = No
 # PPDM / QPIC layout
 # ---------------------------------------------------------------------------------------------
 def _from_qpic_list(d: Any, source: Path, images: Path | None, sizes: Mapping | None,
-                    split: str | None, check_images: bool) -> HOIDataset:
+                    split: str | None, check: bool, require_sizes: bool = True) -> HOIDataset:
     if not isinstance(d, list):
         raise DataError(f"{source}: expected a JSON list of images with 'file_name', 'annotations' "
                         f"and 'hoi_annotation'")
@@ -306,7 +177,7 @@ def _from_qpic_list(d: Any, source: Path, images: Path | None, sizes: Mapping | 
         if not isinstance(e, Mapping) or "file_name" not in e:
             raise DataError(f"{source}: entry {i}: missing key 'file_name'")
         names.append(str(e["file_name"]))
-    wh = resolve_sizes(names, source, images, sizes, "trainval_hico/test_hico")
+    wh = resolve_sizes(names, source, images, sizes, "trainval_hico/test_hico", require_sizes)
     records = []
     for i, (e, fn, (w, h)) in enumerate(zip(d, names, wh)):
         where = f"{source}: entry {i} ({fn})"
@@ -357,30 +228,33 @@ def _from_qpic_list(d: Any, source: Path, images: Path | None, sizes: Mapping | 
             hoi.append(c)
             verb.append(v)
             obj.append(objcls[o])
+        known = w > 0 and h > 0      # (0, 0): size unknown (require_sizes=False)
         rec = build_record(vocab, where, fn, w, h,
                            np.asarray(bh, np.float64).reshape(-1, 4),
                            np.asarray(bo, np.float64).reshape(-1, 4),
                            np.asarray(hoi, np.int64), np.asarray(verb, np.int64),
-                           np.asarray(obj, np.int64))
-        bad = np.flatnonzero(invalid_box_mask(boxes, w, h))
+                           np.asarray(obj, np.int64), check_extent=known)
+        bad = np.flatnonzero(invalid_box_mask(boxes, w if known else np.inf, h if known else np.inf))
         if bad.size:
             raise DataError(f"{where}: annotations[{bad[0]}]: box is degenerate or outside the image")
         records.append(dataclasses.replace(rec, instance_boxes=boxes, instance_labels=objcls))
-    if check_images:
-        _check_images(records, images, source)
-    return HOIDataset("hicodet", _split_from_name(source, split), vocab, records, images, source)
+    if check:
+        check_image_files(records, images, source)
+    return HOIDataset("hicodet", split_from_name(source, split), vocab, records, images, source)
 
 
 def read_hico_qpic_json(path: Path | str, images: Path | str | None = None,
                         sizes: Mapping[str, Sequence[int]] | None = None, split: str | None = None,
-                        check_images: bool = False) -> HOIDataset:
+                        check_images: bool = False, require_sizes: bool = True) -> HOIDataset:
     """Read the PPDM/QPIC layout: a list of ``{file_name, annotations: [{bbox, category_id
     (COCO-91)}], hoi_annotation: [{subject_id, object_id, category_id (1-based verb),
     hoi_category_id (1-based HOI, optional)}]}``. The layout stores no image sizes: they come
-    from ``sizes`` (file name -> (width, height)) or the image headers under ``images``."""
+    from ``sizes`` (file name -> (width, height)) or the image headers under ``images``. With
+    ``require_sizes=False`` and neither given, sizes are recorded as 0 x 0 (unknown) and only
+    degenerate boxes are rejected (enough for the vocabulary and for the HICO-DET evaluation)."""
     source = Path(path)
     return _from_qpic_list(load_json(source), source, Path(images) if images is not None else None,
-                           sizes, split, check_images)
+                           sizes, split, check_images, require_sizes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,7 +375,7 @@ def read_hicodet_mat(path: Path | str, split: str = "train", images: Path | str 
                                     hico_to_continuous(np.asarray(bo).reshape(-1, 4)),
                                     hoi_a, vocab.hoi_verb[h_idx], vocab.hoi_object[h_idx]))
     if check_images:
-        _check_images(records, Path(images) if images is not None else None, source)
+        check_image_files(records, Path(images) if images is not None else None, source)
     return HOIDataset("hicodet", split, vocab, records, images, source)
 
 
@@ -510,9 +384,11 @@ def read_hicodet_mat(path: Path | str, split: str = "train", images: Path | str 
 # ---------------------------------------------------------------------------------------------
 def read_hicodet(path: Path | str, images: Path | str | None = None, split: str | None = None,
                  kind: str = "hicodet", sizes: Mapping[str, Sequence[int]] | None = None,
-                 check_images: bool = False) -> HOIDataset:
+                 check_images: bool = False, require_sizes: bool = True) -> HOIDataset:
     """Read any HICO-DET layout, chosen by the file: ``.mat`` -> official (``split`` 'train' or
-    'test', default 'train'), a JSON object -> ``instances_*.json``, a JSON list -> PPDM/QPIC."""
+    'test', default 'train'), a JSON object -> ``instances_*.json``, a JSON list -> PPDM/QPIC.
+    ``require_sizes=False`` lets the PPDM/QPIC layout (the only one without image sizes) be
+    read without ``images``/``sizes`` (sizes 0 x 0, see :func:`read_hico_qpic_json`)."""
     source = Path(path)
     img = Path(images) if images is not None else None
     if source.suffix.lower() == ".mat":
@@ -523,5 +399,5 @@ def read_hicodet(path: Path | str, images: Path | str | None = None, split: str 
     if isinstance(d, list):
         if kind == "synhoi":
             raise DataError(f"{source}: SynHOI data uses the instances_*.json layout (a JSON object)")
-        return _from_qpic_list(d, source, img, sizes, split, check_images)
+        return _from_qpic_list(d, source, img, sizes, split, check_images, require_sizes)
     return _from_instances_dict(d, source, kind, img, split, check_images)

@@ -1,4 +1,5 @@
-"""One entry point for every dataset reader: :func:`load_dataset`."""
+"""One entry point for every dataset reader: :func:`load_dataset`; and :func:`load_vocabulary`
+(the vocabulary of an annotation file, without needing images or image sizes)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +7,7 @@ from typing import Any
 
 from ..errors import DataError
 from .hicodet import read_hicodet
+from ..vocab import Vocabulary
 from .records import HOIDataset
 from .vcoco import read_vcoco_instances_json, read_vcoco_official
 
@@ -29,7 +31,7 @@ def _resolve_dir(annotations: Path, kind: str, split: str | None) -> Path:
 
 
 def load_dataset(kind: str, annotations: Path | str, images: Path | str | None = None,
-                 split: str | None = None, **kw: Any) -> HOIDataset:
+                 split: str | None = None, require_sizes: bool = True, **kw: Any) -> HOIDataset:
     """Read a dataset split into an :class:`HOIDataset` (continuous xyxy boxes).
 
     ``kind``:
@@ -38,9 +40,15 @@ def load_dataset(kind: str, annotations: Path | str, images: Path | str | None =
       ``instances_*.json`` layout or the PPDM/QPIC ``trainval_hico.json`` / ``test_hico.json``
       layout (keyword ``sizes`` when no image root is given);
     * ``'synhoi'``: the ``instances_*.json`` layout with its own vocabulary inside;
-    * ``'vcoco'``: ``instances_vcoco_*.json`` (keywords ``sizes``, ``require_sizes``,
-      ``vocab``) or the official ``vcoco_*.json`` (keywords ``coco_json`` and ``split_ids``
-      required, ``vocab``, ``include_point``).
+    * ``'vcoco'``: ``instances_vcoco_*.json`` (keywords ``sizes``, ``vocab``) or the official
+      ``vcoco_*.json`` (keywords ``coco_json`` and ``split_ids`` required, ``vocab``,
+      ``include_point``).
+
+    ``require_sizes=False``: layouts that store no image sizes (PPDM/QPIC ``*_hico.json``,
+    ``instances_vcoco_*.json``) are read without ``images``/``sizes``; their sizes are then
+    0 x 0 (unknown) and boxes are only checked for being finite and non-degenerate. Enough for
+    the vocabulary and the HICO-DET evaluation, which never use image sizes. Layouts that store
+    sizes ignore it.
 
     ``annotations`` may be a directory, then ``split`` picks the file in it. Other keywords
     (e.g. ``check_images=True``) go to the reader.
@@ -53,7 +61,8 @@ def load_dataset(kind: str, annotations: Path | str, images: Path | str | None =
     if not path.exists():
         raise DataError(f"{path}: annotation file not found")
     if kind in ("hicodet", "synhoi"):
-        return read_hicodet(path, images=images, split=split, kind=kind, **kw)
+        return read_hicodet(path, images=images, split=split, kind=kind,
+                            require_sizes=require_sizes, **kw)
     # V-COCO: the official layout needs the COCO instances json and the split id file
     if "coco_json" in kw or "split_ids" in kw:
         missing = [k for k in ("coco_json", "split_ids") if kw.get(k) is None]
@@ -64,4 +73,13 @@ def load_dataset(kind: str, annotations: Path | str, images: Path | str | None =
     if path.name.startswith("vcoco_"):
         raise DataError(f"{path}: official V-COCO file; pass coco_json=... (COCO 2014 instances) "
                         f"and split_ids=... (image id file)")
-    return read_vcoco_instances_json(path, images=images, split=split, **kw)
+    return read_vcoco_instances_json(path, images=images, split=split,
+                                     require_sizes=require_sizes, **kw)
+
+
+def load_vocabulary(kind: str, annotations: Path | str, **kw: Any) -> Vocabulary:
+    """The vocabulary of a dataset's annotation file (any layout :func:`load_dataset` reads),
+    without images or image sizes (``require_sizes=False``). Keywords as for
+    :func:`load_dataset` (e.g. ``split`` for a directory, ``coco_json``/``split_ids`` for the
+    official V-COCO files)."""
+    return load_dataset(kind, annotations, require_sizes=False, **kw).vocab

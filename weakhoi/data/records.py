@@ -78,6 +78,7 @@ class HOIDataset:
         return iter(self.records)
 
     def index_of(self, file_name: str) -> int:
+        """Index of the record named ``file_name``; DataError if there is none."""
         try:
             return self._index[file_name]
         except KeyError:

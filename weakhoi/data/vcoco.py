@@ -26,7 +26,8 @@ Vocabulary (decisions)
 
 Prompts (paper appendix G / METHOD §2): 'obj' role "a person {verb} a/an {object}", 'instr'
 role "a person {verb} with {object}"; {verb} is the gerund phrase ('holding', 'talking on
-phone'), see :func:`vcoco_prompts`.
+phone'). The templates are :data:`weakhoi.vocab.VCOCO_ROLE_TEMPLATES`, which
+:meth:`Vocabulary.prompts` uses for any vocabulary with ``hoi_roles``.
 
 Boxes: the ``instances_vcoco_*.json`` layout stores continuous COCO xyxy (no conversion); the
 official files go through COCO's ``[x, y, w, h]`` -> :func:`weakhoi.boxes.xywh_to_xyxy`.
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -42,14 +44,15 @@ import numpy as np
 
 from ..boxes import xywh_to_xyxy
 from ..errors import DataError
-from ..vocab import Vocabulary, article, coco91_to_object, gerund, hicodet_vocabulary
-from .hicodet import _check_images, _split_from_name, build_record, load_json, resolve_sizes
+from ..vocab import Vocabulary, coco91_to_object, gerund, hicodet_vocabulary
+from .io import build_record, load_json, resolve_sizes, split_from_name
+from .io import check_images as check_image_files  # readers take a `check_images` flag
 from .records import HOIDataset
 
 __all__ = [
-    "VCOCO_ACTIONS", "VCOCO_ROLES", "VCOCO_ACTION_ROLES", "OBJ_TEMPLATE", "INSTR_TEMPLATE",
-    "vcoco_verb_names", "vcoco_vocabulary", "vcoco_prompts", "read_vcoco_instances_json",
-    "read_vcoco_official", "read_split_ids",
+    "VCOCO_ACTIONS", "VCOCO_ROLES", "VCOCO_ACTION_ROLES",
+    "vcoco_verb_names", "vcoco_vocabulary", "read_vcoco_instances_json",
+    "read_vcoco_official", "read_split_ids", "load_coco", "role_matrix",
 ]
 
 #: The 26 V-COCO actions in the official order.
@@ -71,9 +74,6 @@ VCOCO_ROLES: dict[str, tuple[str, ...]] = {
 #: The 25 (action, role) classes in the official order.
 VCOCO_ACTION_ROLES: tuple[tuple[str, str], ...] = tuple(
     (a, r) for a in VCOCO_ACTIONS for r in VCOCO_ROLES[a])
-
-OBJ_TEMPLATE = "a person {verb_phrase} {article} {object}"
-INSTR_TEMPLATE = "a person {verb_phrase} with {object}"
 
 
 def vcoco_verb_names(include_point: bool = True) -> list[str]:
@@ -119,15 +119,6 @@ def vcoco_vocabulary(valid_objects: Mapping[str, Iterable[int | str]] | None = N
             roles.append(_split_verb(name)[1])
     phrases = [gerund(_split_verb(n)[0]) for n in verbs]
     return Vocabulary.build("vcoco", objects, verbs, hois, (), phrases, roles)
-
-
-def vcoco_prompts(vocab: Vocabulary, obj_template: str = OBJ_TEMPLATE,
-                  instr_template: str = INSTR_TEMPLATE) -> list[str]:
-    """One prompt per HOI class of a V-COCO vocabulary, template chosen by the class's role.
-    Placeholders as in :meth:`Vocabulary.prompts` ({verb_phrase} is the gerund phrase)."""
-    if vocab.hoi_roles is None:
-        raise DataError(f"vocabulary {vocab.name}: no roles (not a V-COCO vocabulary)")
-    return vocab.prompts(role_templates={"obj": obj_template, "instr": instr_template})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,11 +194,7 @@ def read_vcoco_instances_json(path: Path | str, images: Path | str | None = None
             raise DataError(f"{source}: entry {i}: missing key 'file_name'")
         names.append(str(a["file_name"]))
     img = Path(images) if images is not None else None
-    known = sizes is not None or img is not None
-    if known or require_sizes:
-        wh = resolve_sizes(names, source, img, sizes, "instances_vcoco")
-    else:
-        wh = [(0, 0)] * len(names)
+    wh = resolve_sizes(names, source, img, sizes, "instances_vcoco", require_sizes)
     records = []
     for i, (a, fn, (w, h)) in enumerate(zip(annos, names, wh)):
         where = f"{source}: entry {i} ({fn})"
@@ -242,15 +229,16 @@ def read_vcoco_instances_json(path: Path | str, images: Path | str | None = None
         records.append(build_record(vocab, where, fn, w, h, bh, bo, hoi, verb, obj, image_id,
                                     check_extent=w > 0 and h > 0))
     if check_images:
-        _check_images(records, img, source)
-    return HOIDataset("vcoco", _split_from_name(source, split), vocab, records, img, source)
+        check_image_files(records, img, source)
+    return HOIDataset("vcoco", split_from_name(source, split), vocab, records, img, source)
 
 
 # ---------------------------------------------------------------------------------------------
 # official V-COCO files
 # ---------------------------------------------------------------------------------------------
 def read_split_ids(path: Path | str) -> list[int]:
-    """COCO image ids, one per line (blank lines ignored)."""
+    """COCO image ids, one per line (blank lines ignored). Like the official ``np.loadtxt``,
+    integral floats ('1.0') are accepted; anything else is a DataError naming the line."""
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: split id file not found")
@@ -261,37 +249,47 @@ def read_split_ids(path: Path | str) -> list[int]:
             if not s:
                 continue
             try:
-                out.append(int(s))
+                v = float(s)
             except ValueError:
                 raise DataError(f"{p}: line {ln}: {s!r} is not an image id") from None
+            if not math.isfinite(v) or v != int(v):
+                raise DataError(f"{p}: line {ln}: {s!r} is not an integer image id")
+            out.append(int(v))
     return out
 
 
-def _load_coco(path: Path):
+def load_coco(path: Path | str):
+    """A ``pycocotools.coco.COCO`` index of a COCO instances json (parsed once, with
+    :func:`load_json`'s errors); DataError naming the file if it is not a COCO instances file."""
     from pycocotools.coco import COCO
 
-    if not path.is_file():
-        raise DataError(f"{path}: COCO annotation file not found")
-    load_json(path)  # clear errors for bad JSON before pycocotools sees it
+    path = Path(path)
+    d = load_json(path, "COCO annotation file")
+    if not isinstance(d, dict):
+        raise DataError(f"{path}: not a COCO instances file (expected a JSON object)")
+    coco = COCO()   # what COCO(path) does after json.load: keep the dict, build the index
+    coco.dataset = d
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            return COCO(str(path))
-    except Exception as e:  # pycocotools asserts / KeyErrors on malformed files
+            coco.createIndex()
+    except Exception as e:  # noqa: BLE001 - pycocotools KeyErrors/TypeErrors on malformed files
         raise DataError(f"{path}: not a COCO instances file ({type(e).__name__}: {e})") from None
+    return coco
 
 
-def _role_matrix(a: Mapping, n: int, n_roles: int, where: str) -> np.ndarray:
-    """role_object_id -> [N, R]. The official json stores it flat, role-major ([R * N],
-    reshaped (R, N).T as in the official loader); a nested [N][R] list is accepted too."""
+def role_matrix(value, n: int, n_roles: int, where: str) -> np.ndarray:
+    """``role_object_id`` -> [N, R] int64. The official json stores it flat, role-major
+    ([R * N], reshaped (R, N).T as in the official loader); a nested [N][R] list is accepted
+    too. DataError naming ``where`` otherwise."""
     try:
-        r = np.asarray(a["role_object_id"], dtype=np.int64)
+        r = np.asarray(value, dtype=np.int64)
     except (TypeError, ValueError):
         raise DataError(f"{where}: 'role_object_id' is not an integer array") from None
     if r.ndim == 1 and r.size == n * n_roles:
         return r.reshape(n_roles, n).T
     if r.ndim == 2 and r.shape == (n, n_roles):
         return r
-    raise DataError(f"{where}: 'role_object_id' has shape {r.shape}, expected {n_roles} x {n} values")
+    raise DataError(f"{where}: 'role_object_id' has shape {list(r.shape)}, expected {n_roles} x {n} values")
 
 
 def read_vcoco_official(vcoco_json: Path | str, coco_json: Path | str, split_ids: Path | str,
@@ -313,7 +311,7 @@ def read_vcoco_official(vcoco_json: Path | str, coco_json: Path | str, split_ids
         raise DataError(f"{vpath}: expected a JSON list of action entries")
     image_ids = read_split_ids(split_ids)
     id_set = set(image_ids)
-    coco = _load_coco(cpath)
+    coco = load_coco(cpath)
     verbs = vcoco_verb_names(include_point)
     verb_index = {n: i for i, n in enumerate(verbs)}
     hico_objects = hicodet_vocabulary()
@@ -347,7 +345,7 @@ def read_vcoco_official(vcoco_json: Path | str, coco_json: Path | str, split_ids
         if len(labels) != n or len(img_ids) != n:
             raise DataError(f"{where}: ann_id/label/image_id lengths differ "
                             f"({n}/{len(labels)}/{len(img_ids)})")
-        role_ids = _role_matrix(a, n, len(roles), where)  # [N, R]
+        role_ids = role_matrix(a["role_object_id"], n, len(roles), where)  # [N, R]
         verbs_of_roles = []
         for r in roles[1:]:
             name = f"{action}_{r}"
@@ -420,7 +418,7 @@ def read_vcoco_official(vcoco_json: Path | str, coco_json: Path | str, split_ids
                                     allow_missing_object=True))
     img = Path(images) if images is not None else None
     if check_images:
-        _check_images(records, img, vpath)
+        check_image_files(records, img, vpath)
     if split is None:
         split = vpath.stem.replace("vcoco_", "") or vpath.stem
     return HOIDataset("vcoco", split, vocab, records, img, vpath)

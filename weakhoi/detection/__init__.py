@@ -14,8 +14,8 @@ from typing import Any, Mapping
 
 from ..data.records import HOIDataset
 from ..errors import ConfigError
-from .common import (ARTIFACT_TYPE, BACKENDS, ImageDetections, Proposals, map_labels, postprocess,
-                     postprocess_all, read_proposals, write_proposals)
+from .common import (ARTIFACT_TYPE, BACKENDS, ImageDetections, Proposals, ProposalsFile, map_labels,
+                     open_proposals, postprocess, postprocess_all, read_proposals, write_proposals)
 from .precomputed import import_precomputed, read_detection_file
 from .simulated import SimulationParams, ground_truth_boxes, simulate_detections, simulate_image
 
@@ -34,20 +34,28 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ARTIFACT_TYPE", "BACKENDS", "ImageDetections", "Proposals", "SimulationParams",
     "build_detector", "detect_images", "detect_torchvision", "ground_truth_boxes",
-    "hub_checkpoint_path", "import_precomputed", "map_labels", "postprocess", "postprocess_all",
+    "hub_checkpoint_path", "import_precomputed", "map_labels", "open_proposals", "postprocess",
+    "postprocess_all", "ProposalsFile",
     "read_detection_file", "read_proposals", "resolve_weights", "run_detection",
     "simulate_detections", "simulate_image", "write_proposals",
 ]
 
 
-def run_detection(dataset: HOIDataset, backend: str, backend_params: Mapping[str, Any] | None = None,
+def run_detection(dataset: HOIDataset, backend: str,
+                  backend_params: Mapping[str, Any] | SimulationParams | None = None,
                   score_threshold: float = 0.2, nms_threshold: float = 0.5, max_detections: int = 100,
                   batch_size: int = 4, device: str = "cpu", progress: bool = True) -> Proposals:
     """Proposals for every image of ``dataset`` from ``backend`` followed by the common
     post-processing. ``backend_params``: keyword arguments of the backend (torchvision:
-    weights, box_score_thresh, box_nms_thresh, detections_per_img, min_size, max_size;
-    precomputed: dir, label_space, box_format, missing; simulated: :class:`SimulationParams`
-    fields)."""
+    weights, min_size, max_size; its internal box_score_thresh / box_nms_thresh /
+    detections_per_img default to ``score_threshold`` / ``nms_threshold`` / ``max_detections``;
+    precomputed: dir, label_space, box_format, missing; simulated: a validated
+    :class:`SimulationParams`, or a mapping of its fields, validated here)."""
+    if backend == "simulated":
+        params = backend_params if isinstance(backend_params, SimulationParams) else \
+            SimulationParams.from_mapping(backend_params or {}, "backend_params")
+        props = simulate_detections(dataset, params)
+        return postprocess_all(props, score_threshold, nms_threshold, max_detections)
     bp = dict(backend_params or {})
     if backend == "torchvision":
         bp.setdefault("box_score_thresh", score_threshold)
@@ -57,12 +65,9 @@ def run_detection(dataset: HOIDataset, backend: str, backend_params: Mapping[str
         props = detect_torchvision(dataset, batch_size=batch_size, device=device, progress=progress, **bp)
     elif backend == "precomputed":
         if "dir" not in bp:
-            raise ConfigError("params: missing key detect.precomputed.dir")
+            raise ConfigError("run_detection: backend precomputed needs backend_params['dir']")
         directory = Path(bp.pop("dir"))
-        sizes = [(r.width, r.height) for r in dataset.records]
-        props = import_precomputed(directory, dataset.file_names, sizes, dataset.vocab, **bp)
-    elif backend == "simulated":
-        props = simulate_detections(dataset, SimulationParams.from_mapping(bp))
+        props = import_precomputed(directory, dataset.file_names, dataset.image_sizes, dataset.vocab, **bp)
     else:
-        raise ConfigError(f"params: detect.backend {backend!r} not in {BACKENDS}")
+        raise ConfigError(f"run_detection: backend {backend!r} not in {BACKENDS}")
     return postprocess_all(props, score_threshold, nms_threshold, max_detections)

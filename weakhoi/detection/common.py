@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..boxes import batched_nms, clip_boxes
-from ..errors import ConfigError, DataError
+from ..errors import ArtifactError, ConfigError, DataError
 from ..vocab import Vocabulary
 
 ARTIFACT_TYPE = "proposals"
@@ -138,15 +138,14 @@ def map_labels(det: ImageDetections, table: np.ndarray, source: str = "detection
 def write_proposals(path: Path | str, props: Proposals, dataset: str, vocab: Vocabulary,
                     params: Mapping[str, Any], inputs: Sequence[Path | str] = ()) -> Path:
     """Write the ``proposals`` artifact (see docs/DESIGN.md). ``params``: the stage params
-    recorded in provenance; the backend's ``meta`` goes to the attrs as well."""
+    recorded in provenance; the backend's ``meta`` goes to the attrs as well, under
+    ``simulation`` for simulated proposals and ``backend_params`` otherwise."""
     from ..artifacts import ArtifactWriter  # lazy: the store is only needed when writing
 
+    simulated = props.backend == "simulated"
     extra: dict[str, Any] = {"backend": props.backend, "dataset": dataset, "person_label": int(vocab.person),
-                             "num_objects": int(vocab.num_objects),
-                             "simulated": props.backend == "simulated"}
-    if props.backend == "simulated":
-        extra["simulation"] = dict(props.meta)
-    extra["backend_params"] = dict(props.meta)
+                             "num_objects": int(vocab.num_objects), "simulated": simulated,
+                             "simulation" if simulated else "backend_params": dict(props.meta)}
     d = props.detections
     with ArtifactWriter(path, ARTIFACT_TYPE, params, inputs=inputs, extra=extra) as w:
         w.write_strings("file_names", list(props.file_names))
@@ -159,17 +158,89 @@ def write_proposals(path: Path | str, props: Proposals, dataset: str, vocab: Voc
     return Path(path)
 
 
-def read_proposals(path: Path | str) -> Proposals:
-    """Read a ``proposals`` artifact back (ArtifactError naming the path when it is not one)."""
-    from ..artifacts import open_artifact
+class ProposalsFile:
+    """An open ``proposals`` artifact (see :func:`open_proposals`): validated metadata in memory,
+    detections read per image on demand. Use as a context manager or call :meth:`close`."""
 
-    with open_artifact(path, ARTIFACT_TYPE) as art:
-        names = art.strings("file_names")
-        sizes = art.array("image_sizes")
-        g = art.ragged("detections")
-        ptr = np.asarray(g.indptr)
-        boxes, scores, labels = g.column("boxes"), g.column("scores"), g.column("labels")
-        dets = [ImageDetections.from_arrays(boxes[a:b], scores[a:b], labels[a:b])
+    def __init__(self, path: Path, art: Any) -> None:
+        self.path = path
+        self._art = art
+        self.attrs: dict[str, Any] = dict(art.attrs)
+        self.file_names: list[str] = art.strings("file_names")
+        self.image_sizes = np.asarray(art.array("image_sizes"), dtype=np.int64)  # [n, 2] (w, h)
+        self._dets = art.ragged("detections")
+        n = len(self.file_names)
+        if self.image_sizes.shape != (n, 2) or len(self._dets) != n:
+            raise ArtifactError(f"{path}: file_names ({n}), image_sizes {self.image_sizes.shape} "
+                                f"and detections ({len(self._dets)}) disagree")
+        bad = np.flatnonzero((self.image_sizes <= 0).any(axis=1))
+        if len(bad):
+            i = int(bad[0])
+            w, h = (int(v) for v in self.image_sizes[i])
+            raise DataError(f"{path}: image {i} ({self.file_names[i]}): size {w}x{h} is not positive")
+
+    @property
+    def backend(self) -> str:
+        return str(self.attrs.get("backend", "unknown"))
+
+    @property
+    def person_label(self) -> int:
+        """Object index of 'person' (ArtifactError naming the file when it is not recorded)."""
+        if "person_label" not in self.attrs:
+            raise ArtifactError(f"{self.path}: proposals artifact has no 'person_label' attribute")
+        return int(self.attrs["person_label"])
+
+    def __len__(self) -> int:
+        return len(self.file_names)
+
+    def __getitem__(self, i: int) -> ImageDetections:
+        """Detections of image ``i`` (DataError naming the file and image on non-finite values)."""
+        d = self._dets[i]
+        return self._checked(ImageDetections.from_arrays(d["boxes"], d["scores"], d["labels"]), i)
+
+    def all(self) -> list[ImageDetections]:
+        """Detections of every image (the columns are read in one go)."""
+        ptr = np.asarray(self._dets.indptr)                                      # [n + 1]
+        boxes, scores, labels = (self._dets.column(c) for c in ("boxes", "scores", "labels"))
+        finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)            # [R]
+        if not finite.all():
+            row = int(np.flatnonzero(~finite)[0])
+            self[int(np.searchsorted(ptr, row, side="right")) - 1]  # raises, naming the image
+        return [ImageDetections.from_arrays(boxes[a:b], scores[a:b], labels[a:b])
                 for a, b in zip(ptr[:-1], ptr[1:])]
-        attrs = dict(art.attrs)
-    return Proposals(names, sizes, dets, str(attrs.get("backend", "unknown")), attrs)
+
+    def _checked(self, det: ImageDetections, i: int) -> ImageDetections:
+        if not (np.isfinite(det.boxes).all() and np.isfinite(det.scores).all()):
+            raise DataError(f"{self.path}: image {i} ({self.file_names[i]}): non-finite detection "
+                            f"box or score")
+        return det
+
+    def close(self) -> None:
+        self._art.close()
+
+    def __enter__(self) -> "ProposalsFile":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def open_proposals(path: Path | str) -> ProposalsFile:
+    """Open a ``proposals`` artifact and validate it once: ArtifactError naming the path when it
+    is not one or its entries disagree in length, DataError for a non-positive image size.
+    Per-image detections are read lazily (``pf[i]``) or all at once (``pf.all()``)."""
+    from ..artifacts import open_artifact  # lazy: the store is only needed for artifact I/O
+
+    path = Path(path)
+    art = open_artifact(path, ARTIFACT_TYPE)
+    try:
+        return ProposalsFile(path, art)
+    except BaseException:
+        art.close()
+        raise
+
+
+def read_proposals(path: Path | str) -> Proposals:
+    """Read a whole ``proposals`` artifact into memory (validated by :func:`open_proposals`)."""
+    with open_proposals(path) as pf:
+        return Proposals(pf.file_names, pf.image_sizes, pf.all(), pf.backend, pf.attrs)

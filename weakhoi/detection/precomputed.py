@@ -74,13 +74,13 @@ def import_precomputed(directory: Path | str, file_names: Sequence[str], image_s
     detections) or 'error' for images without a file."""
     directory = Path(directory)
     if label_space not in LABEL_SPACES:
-        raise ConfigError(f"detect.precomputed.label_space: {label_space!r} not in {LABEL_SPACES}")
+        raise ConfigError(f"import_precomputed: label_space {label_space!r} not in {LABEL_SPACES}")
     if box_format not in BOX_FORMATS:
-        raise ConfigError(f"detect.precomputed.box_format: {box_format!r} not in {BOX_FORMATS}")
+        raise ConfigError(f"import_precomputed: box_format {box_format!r} not in {BOX_FORMATS}")
     if missing not in MISSING:
-        raise ConfigError(f"detect.precomputed.missing: {missing!r} not in {MISSING}")
+        raise ConfigError(f"import_precomputed: missing {missing!r} not in {MISSING}")
     if not directory.is_dir():
-        raise DataError(f"detect.precomputed.dir: {directory} is not a directory")
+        raise DataError(f"import_precomputed: directory {directory} is not a directory")
     table = coco91_to_object(vocab) if label_space == "coco" else np.arange(vocab.num_objects)
     dets, n_missing = [], 0
     for name in file_names:

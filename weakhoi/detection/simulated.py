@@ -18,9 +18,7 @@ import numpy as np
 from ..boxes import box_iou, clip_boxes
 from ..data.records import HOIDataset, ImageAnnotation
 from ..errors import ConfigError
-from .common import ImageDetections, Proposals
-
-MIN_SIZE = 1.0  # pixels: simulated boxes are at least this wide/high
+from .common import MIN_BOX_SIZE, ImageDetections, Proposals
 
 
 @dataclass(frozen=True)
@@ -39,29 +37,31 @@ class SimulationParams:
     dedup_iou: float = 0.7          # same-label GT boxes above this IoU count as one object
 
     @classmethod
-    def from_mapping(cls, cfg: Mapping[str, Any], where: str = "detect.simulated") -> "SimulationParams":
+    def from_mapping(cls, cfg: Mapping[str, Any], where: str = "SimulationParams") -> "SimulationParams":
+        """Parse and validate a mapping of fields (lists become tuples); ConfigError messages
+        name ``<where>.<field>``. The typed constructor is trusted as is."""
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(cfg) - known)
         if unknown:
-            raise ConfigError(f"params: unknown key(s) {', '.join(where + '.' + k for k in unknown)}")
+            raise ConfigError(f"unknown key(s) {', '.join(where + '.' + k for k in unknown)}")
         kw = {k: tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else v for k, v in cfg.items()}
         p = cls(**kw)
         p.validate(where)
         return p
 
-    def validate(self, where: str = "detect.simulated") -> None:
+    def validate(self, where: str = "SimulationParams") -> None:
         for k in ("miss_rate", "dup_rate", "label_noise"):
             if not 0.0 <= getattr(self, k) <= 1.0:
-                raise ConfigError(f"params: {where}.{k} must be in [0, 1], got {getattr(self, k)}")
+                raise ConfigError(f"{where}.{k} must be in [0, 1], got {getattr(self, k)}")
         for k in ("jitter", "dup_jitter", "fp_rate"):
             if getattr(self, k) < 0:
-                raise ConfigError(f"params: {where}.{k} must be >= 0, got {getattr(self, k)}")
+                raise ConfigError(f"{where}.{k} must be >= 0, got {getattr(self, k)}")
         for k in ("tp_beta", "fp_beta", "dup_score_factor", "fp_size"):
             v = getattr(self, k)
             if len(v) != 2 or min(v) <= 0:
-                raise ConfigError(f"params: {where}.{k} must be two positive numbers, got {v}")
+                raise ConfigError(f"{where}.{k} must be two positive numbers, got {v}")
         if self.fp_size[0] > self.fp_size[1] or self.fp_size[1] > 1:
-            raise ConfigError(f"params: {where}.fp_size must satisfy 0 < a <= b <= 1, got {self.fp_size}")
+            raise ConfigError(f"{where}.fp_size must satisfy 0 < a <= b <= 1, got {self.fp_size}")
 
     def as_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -98,13 +98,14 @@ def _jitter(rng: np.random.Generator, boxes: np.ndarray, frac: float) -> np.ndar
 
 
 def _fix(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Order edges, clip to the image and enforce MIN_SIZE (shifting inward at the border)."""
+    """Order edges, clip to the image and enforce :data:`MIN_BOX_SIZE` (shifting inward at the
+    border), so the common post-processing never drops a simulated box as degenerate."""
     b = np.concatenate([np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], 1)
     b = clip_boxes(b, width, height)
     for lo, hi, size in ((0, 2, width), (1, 3, height)):
-        short = b[:, hi] - b[:, lo] < MIN_SIZE
-        b[short, hi] = np.minimum(b[short, lo] + MIN_SIZE, size)
-        b[short, lo] = np.maximum(b[short, hi] - MIN_SIZE, 0.0)
+        short = b[:, hi] - b[:, lo] < MIN_BOX_SIZE
+        b[short, hi] = np.minimum(b[short, lo] + MIN_BOX_SIZE, size)
+        b[short, lo] = np.maximum(b[short, hi] - MIN_BOX_SIZE, 0.0)
     return b
 
 
@@ -140,12 +141,12 @@ def simulate_image(rec: ImageAnnotation, index: int, num_objects: int, person: i
 
 def simulate_detections(dataset: HOIDataset, params: SimulationParams | None = None,
                         indices: range | list[int] | None = None) -> Proposals:
-    """Simulated proposals for ``dataset`` (or the images ``indices``, in that order)."""
+    """Simulated proposals for ``dataset`` (or the images ``indices``, in that order).
+    ``params`` is used as given (validate untrusted input with :meth:`SimulationParams.from_mapping`)."""
     p = params or SimulationParams()
-    p.validate()
     idx = list(range(len(dataset))) if indices is None else list(indices)
     v = dataset.vocab
     dets = [simulate_image(dataset[i], i, v.num_objects, v.person, p) for i in idx]
-    recs = [dataset[i] for i in idx]
-    sizes = np.array([(r.width, r.height) for r in recs], dtype=np.int64).reshape(-1, 2)
-    return Proposals([r.file_name for r in recs], sizes, dets, "simulated", p.as_dict())
+    names = dataset.file_names
+    return Proposals([names[i] for i in idx], dataset.image_sizes[np.asarray(idx, dtype=np.int64)],
+                     dets, "simulated", p.as_dict())

@@ -156,7 +156,7 @@ def detect_torchvision(dataset: HOIDataset, weights: str | Path = "DEFAULT", bat
         model = build_detector(weights, box_score_thresh, box_nms_thresh, detections_per_img,
                                min_size, max_size)
     paths = [dataset.image_path(i) for i in range(len(dataset))]  # DataError early if one is missing
-    sizes = np.array([(r.width, r.height) for r in dataset.records], dtype=np.int64).reshape(-1, 2)
+    sizes = dataset.image_sizes  # [n, 2] (w, h)
     dets = detect_images(model, paths, sizes, coco91_to_object(dataset.vocab), batch_size, device, progress)
     meta = {"model": "fasterrcnn_resnet50_fpn", "weights": str(weights), "box_score_thresh": box_score_thresh,
             "box_nms_thresh": box_nms_thresh, "detections_per_img": detections_per_img,

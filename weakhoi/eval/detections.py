@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from ..artifacts import atomic_output
 from ..boxes import continuous_to_hico, hico_to_continuous
+from ..data.io import load_json
 from ..errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,13 +108,7 @@ def read_detections_json(path: Path | str, dataset: "HOIDataset") -> HOIDetectio
     boxes or scores. Images of ``dataset`` that the file omits have no detections.
     """
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        raise DataError(f"detections file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from None
+    doc = load_json(path, "detections file")
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise DataError(f"{path}: expected an object with an 'images' list")
     convention = doc.get("box_convention", "hico")
@@ -121,7 +116,6 @@ def read_detections_json(path: Path | str, dataset: "HOIDataset") -> HOIDetectio
         raise DataError(f"{path}: 'box_convention' must be one of {BOX_CONVENTIONS}, got {convention!r}")
 
     n_hoi = dataset.vocab.num_hois
-    index = {r.file_name: i for i, r in enumerate(dataset.records)}
     seen: set[str] = set()
     img_ids: list[int] = []
     counts: list[int] = []
@@ -135,9 +129,11 @@ def read_detections_json(path: Path | str, dataset: "HOIDataset") -> HOIDetectio
             eh, eo, ec, es = entry["boxes_h"], entry["boxes_o"], entry["hoi"], entry["scores"]
         except (KeyError, TypeError) as e:
             raise DataError(f"{path}: images[{k}] lacks key {e.args[0]!r}") from None
-        i = index.get(name)
-        if i is None:
-            raise DataError(f"{path}: images[{k}] file_name {name!r} is not an image of {dataset.source or dataset.name}")
+        try:
+            i = dataset.index_of(name)
+        except (DataError, TypeError):   # unknown (or unhashable) file name
+            raise DataError(f"{path}: images[{k}] file_name {name!r} is not an image of "
+                            f"{dataset.source or dataset.name}") from None
         if name in seen:
             raise DataError(f"{path}: images[{k}] file_name {name!r} listed twice")
         seen.add(name)
@@ -208,21 +204,15 @@ def write_detections_json(path: Path | str, file_names: Sequence[str], detection
     bounds = np.flatnonzero(np.diff(img)) + 1
     starts = np.concatenate(([0], bounds)) if img.size else np.zeros(0, np.int64)
     ends = np.concatenate((bounds, [img.size])) if img.size else np.zeros(0, np.int64)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            f.write('{"box_convention": %s, "images": [' % json.dumps(box_convention))
-            for n, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-                rows = order[s:e]
-                entry = {"file_name": file_names[int(img[s])],
-                         "boxes_h": _fmt(bh[rows], box_decimals), "boxes_o": _fmt(bo[rows], box_decimals),
-                         "hoi": d.hoi[rows].tolist(), "scores": _fmt(d.scores[rows], score_decimals)}
-                if any(not math.isfinite(v) for v in entry["scores"]):
-                    raise ValueError(f"non-finite score in image {entry['file_name']}")
-                f.write((",\n" if n else "\n") + json.dumps(entry, separators=(",", ":")))
-            f.write("\n]}\n")
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # streamed one image per line into a temp sibling, renamed onto `path` only when complete
+    with atomic_output(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        f.write('{"box_convention": %s, "images": [' % json.dumps(box_convention))
+        for n, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+            rows = order[s:e]
+            entry = {"file_name": file_names[int(img[s])],
+                     "boxes_h": _fmt(bh[rows], box_decimals), "boxes_o": _fmt(bo[rows], box_decimals),
+                     "hoi": d.hoi[rows].tolist(), "scores": _fmt(d.scores[rows], score_decimals)}
+            if any(not math.isfinite(v) for v in entry["scores"]):
+                raise ValueError(f"non-finite score in image {entry['file_name']}")
+            f.write((",\n" if n else "\n") + json.dumps(entry, separators=(",", ":")))
+        f.write("\n]}\n")

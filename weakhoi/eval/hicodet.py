@@ -40,17 +40,17 @@ then a true positive iff it is the first one, in ranked order, that is assigned 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..artifacts import atomic_output
+from ..artifacts import write_json
+from ..boxes import continuous_to_hico
 from ..data.records import HOIDataset
 from ..errors import DataError
-from .ap import VOC11_THRESHOLDS
+from .ap import precision_recall, voc_ap_11point_monotone
 from .detections import HOIDetections
 
 MIN_OVERLAP = 0.5
@@ -119,13 +119,6 @@ class _GroundTruth:
     boxes_o: np.ndarray      # [G, 4]
 
 
-def _to_inclusive(b: np.ndarray) -> np.ndarray:
-    """Continuous xyxy -> 1-based inclusive (x1 + 1, y1 + 1); exact for pixel coordinates."""
-    b = np.array(b, dtype=np.float64, copy=True).reshape(-1, 4)
-    b[:, :2] += 1.0
-    return b
-
-
 def _ground_truth(dataset: HOIDataset) -> _GroundTruth:
     recs = dataset.records
     counts = np.array([r.num_pairs for r in recs], dtype=np.int64)
@@ -139,7 +132,8 @@ def _ground_truth(dataset: HOIDataset) -> _GroundTruth:
     n = dataset.vocab.num_hois
     if hoi.size and (hoi.min() < 0 or hoi.max() >= n):
         raise DataError(f"{dataset.source or dataset.name}: ground-truth HOI id outside 0..{n - 1}")
-    return _GroundTruth(img, hoi, _to_inclusive(bh), _to_inclusive(bo))
+    # continuous -> 1-based inclusive (x1 + 1, y1 + 1); exact for pixel coordinates
+    return _GroundTruth(img, hoi, continuous_to_hico(bh), continuous_to_hico(bo))
 
 
 # -- image-level labels for the Known-Object setting ----------------------------------------
@@ -244,8 +238,8 @@ def assign_detections(dets: HOIDetections, gt: _GroundTruth, num_hois: int) -> t
 
     # the file's own 1-based numbers when known (exact), else continuous + 1 (the official
     # code's det_bb + 1 for its 0-based detections)
-    dh = dets.boxes_h_hico if dets.boxes_h_hico is not None else _to_inclusive(dets.boxes_h)
-    do = dets.boxes_o_hico if dets.boxes_o_hico is not None else _to_inclusive(dets.boxes_o)
+    dh = dets.boxes_h_hico if dets.boxes_h_hico is not None else continuous_to_hico(dets.boxes_h)
+    do = dets.boxes_o_hico if dets.boxes_o_hico is not None else continuous_to_hico(dets.boxes_o)
     ov = _pair_overlap(dh[pair_det], do[pair_det], gt.boxes_h[pair_gt], gt.boxes_o[pair_gt])  # [P]
 
     seg_max = np.maximum.reduceat(ov, seg_start[has])           # [len(has)]
@@ -303,22 +297,13 @@ def evaluate_hicodet(dataset: HOIDataset, detections: HOIDetections, known_objec
     recall = np.zeros(N)
     ndet = np.diff(bounds).astype(np.int64)
     ntp = np.zeros(N, dtype=np.int64)
-    thr = VOC11_THRESHOLDS
     for c in np.flatnonzero(ndet).tolist():
         s, e = int(bounds[c]), int(bounds[c + 1])
-        ctp = np.cumsum(tp[s:e])
-        cfp = np.cumsum(fp[s:e])
-        ntp[c] = int(ctp[-1])
+        ntp[c] = int(tp[s:e].sum())
         if npos[c] == 0:          # rec = 0/0 = NaN in MATLAB: no threshold reached, AP 0
             continue
-        rec = ctp / float(npos[c])
-        prec = ctp / (cfp + ctp)
-        suffix_max = np.maximum.accumulate(prec[::-1])[::-1]
-        first_idx = np.searchsorted(rec, thr, side="left")      # rec is non-decreasing
-        a = 0.0
-        for i in first_idx.tolist():
-            a = a + (float(suffix_max[i]) if i < e - s else 0.0) / 11.0
-        ap[c] = a
+        rec, prec = precision_recall(tp[s:e], fp[s:e], int(npos[c]))   # [n_c] each
+        ap[c] = voc_ap_11point_monotone(rec, prec)   # rec is non-decreasing without NaN here
         recall[c] = rec[-1]
     return HICODetResult(ap, recall, npos, ndet, ntp, np.asarray(v.rare, dtype=bool),
                          "known_object" if known_object else "default", len(dataset), extra)
@@ -326,9 +311,7 @@ def evaluate_hicodet(dataset: HOIDataset, detections: HOIDetections, known_objec
 
 def write_metrics(path: Path | str, result: HICODetResult, extra: dict | None = None) -> None:
     """Atomic JSON write of ``result.to_json_dict()`` (+ ``extra`` keys)."""
-    path = Path(path)
     doc = result.to_json_dict()
     if extra:
         doc.update(extra)
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    write_json(path, doc, indent=1)

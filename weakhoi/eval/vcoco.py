@@ -50,15 +50,14 @@ them); the means are computed in float64 over them.
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..data.io import load_json
+from ..data.vcoco import load_coco, read_split_ids, role_matrix
 from ..errors import DataError
 from .ap import voc_ap_allpoint
 
@@ -107,34 +106,6 @@ class VCOCODetections:
 
 # -- ground truth --------------------------------------------------------------------------------
 
-def _load_json(path: Path, what: str):
-    if not path.is_file():
-        raise DataError(f"{what} not found: {path}")
-    try:
-        with path.open("rb") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from None
-
-
-def _read_ids(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DataError(f"split id file not found: {path}")
-    ids = []
-    for ln, line in enumerate(path.read_text().splitlines(), 1):
-        s = line.strip()
-        if not s:
-            continue
-        try:
-            v = float(s)  # the official reads it with np.loadtxt
-        except ValueError:
-            raise DataError(f"{path}: line {ln}: {s!r} is not an image id") from None
-        if v != int(v):
-            raise DataError(f"{path}: line {ln}: {s!r} is not an integer image id")
-        ids.append(int(v))
-    return np.asarray(ids, dtype=np.int64)
-
-
 def _clean_box(bbox, width: float, height: float) -> tuple[float, float, float, float]:
     x1, y1 = float(bbox[0]), float(bbox[1])
     x2 = x1 + max(0.0, float(bbox[2]) - 1.0)
@@ -150,7 +121,7 @@ def load_vcoco_ground_truth(vcoco_json: Path | str, coco_json: Path | str,
                             split_ids: Path | str) -> VCOCOGroundTruth:
     """Read the official files into person-level ground truth (see module docstring)."""
     vpath, cpath, spath = Path(vcoco_json), Path(coco_json), Path(split_ids)
-    data = _load_json(vpath, "V-COCO file")
+    data = load_json(vpath, "V-COCO file")
     if not isinstance(data, list) or not data:
         raise DataError(f"{vpath}: expected a non-empty JSON list of action entries")
     actions, roles, ann_ids, labels, role_ids = [], [], [], [], []
@@ -159,7 +130,7 @@ def load_vcoco_ground_truth(vcoco_json: Path | str, coco_json: Path | str,
             name, rn = str(x["action_name"]), tuple(str(r) for r in x["role_name"])
             aid = np.asarray(x["ann_id"], dtype=np.int64).reshape(-1)
             lab = np.asarray(x["label"], dtype=np.int64).reshape(-1)
-            roi = np.asarray(x["role_object_id"], dtype=np.int64)
+            roi = x["role_object_id"]
             np.asarray(x["image_id"], dtype=np.int64)
         except (KeyError, TypeError, ValueError) as e:
             raise DataError(f"{vpath}: entry {k}: missing or malformed key ({e})") from None
@@ -168,32 +139,20 @@ def load_vcoco_ground_truth(vcoco_json: Path | str, coco_json: Path | str,
             raise DataError(f"{vpath}: entry {k} ({name}): role_name must start with 'agent' (got {list(rn)})")
         if lab.size != n:
             raise DataError(f"{vpath}: entry {k} ({name}): {lab.size} labels for {n} ann_ids")
-        if roi.ndim == 1 and roi.size == n * r:
-            roi = roi.reshape(r, n).T                 # official layout: flat, role-major
-        elif roi.shape != (n, r):
-            raise DataError(f"{vpath}: entry {k} ({name}): role_object_id has shape {list(roi.shape)}, "
-                            f"expected {r} x {n} values")
+        roi = role_matrix(roi, n, r, f"{vpath}: entry {k} ({name})")   # [N, R]
         actions.append(name)
         roles.append(rn)
         ann_ids.append(aid)
         labels.append(lab)
         role_ids.append(roi)
     A = len(actions)
-    image_ids = _read_ids(spath)
+    image_ids = np.asarray(read_split_ids(spath), dtype=np.int64)
     vc_images = np.unique(np.asarray(data[0]["image_id"], dtype=np.int64))
     if not np.array_equal(np.sort(np.unique(image_ids)), vc_images) or np.unique(image_ids).size != image_ids.size:
         raise DataError(f"{spath}: image ids differ from the images of {vpath} (the official check "
                         f"requires the same set)")
 
-    cpath_str = str(cpath)
-    if not cpath.is_file():
-        raise DataError(f"COCO annotation file not found: {cpath}")
-    from pycocotools.coco import COCO
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco = COCO(cpath_str)
-    except Exception as e:  # noqa: BLE001 - pycocotools asserts / KeyErrors on malformed files
-        raise DataError(f"{cpath}: not a COCO instances file ({type(e).__name__}: {e})") from None
+    coco = load_coco(cpath)
     # official: persons are gt_classes == 1, i.e. the FIRST category of getCatIds() (the file's
     # category order), whatever its name ('person' in every COCO release)
     cat_ids = coco.getCatIds()
@@ -275,7 +234,7 @@ def read_vcoco_detections_json(path: Path | str, gt: VCOCOGroundTruth) -> VCOCOD
     """Read the V-COCO detection JSON (list of per-(image, person) dicts, see module docstring);
     DataError naming the file and entry for malformed entries or images outside the split."""
     path = Path(path)
-    dets = _load_json(path, "detections file")
+    dets = load_json(path, "detections file")
     if not isinstance(dets, list):
         raise DataError(f"{path}: expected a JSON list of detections")
     return vcoco_detections_from_list(dets, gt, str(path))

@@ -29,33 +29,29 @@ Package layout (imports only go downward in this list)::
     poses.py        interaction groups (person + object per verb) and idle people
     layout.py       Scene validity rules, random placement, bystanders and decoys
     scene.py        per-image random streams and generate_image
-    writer.py       split JSON, deterministic JSON dump, atomic directory replacement
+    writer.py       split JSON, deterministic JSON dump
     stats.py        summary statistics
     __init__.py     generate_split / generate (they call ``generate_image`` through this
                     namespace, so replacing ``synhoi.generate_image`` affects them)
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from ...artifacts.atomic import atomic_output
 from .config import GENERATOR_NAME, GENERATOR_VERSION, SynHOIConfig
 from .figures import SHIRT, SKIN, TROUSERS, Body, PersonStyle, build_person
-from .layout import Placed, Scene, _centre, _place_bystander, _place_decoy, _point_box_dist, _try_place
+from .layout import Placed, Scene
 from .objects import OBJ_COLOURS, build_object
 from .poses import IDLE_POSES, SMALL_OBJECTS, idle_person, interaction_group
-from .primitives import Colour, Entity, Point, Prim, _add, _ik, _jitter, _rot
-from .scene import (SPLITS, ImageRecord, _background, _clutter, _image_rng, _person_scale, _Retry,
-                    _Sampler, _split_seed, generate_image)
+from .primitives import Colour, Entity, Point, Prim
+from .scene import SPLITS, ImageRecord, _image_rng, _Retry, _Sampler, generate_image
 from .stats import nearest_object_mispair_rate, summarize
-from .vocabulary import (INTERACTION_RANKING, NO_INTERACTION_OBJECTS, OBJECTS, VERBS, _hoi_pairs,
-                         synhoi_vocabulary)
-from .writer import _hico_box, _replace_dir, dump_json, split_json
+from .vocabulary import INTERACTION_RANKING, NO_INTERACTION_OBJECTS, OBJECTS, VERBS, synhoi_vocabulary
+from .writer import dump_json, split_json
 
 __all__ = [
     "Body", "build_object", "build_person", "Colour", "dump_json", "Entity", "generate",
@@ -97,18 +93,14 @@ def generate_split(cfg: SynHOIConfig, split: str, num: int, image_dir: Path | No
 
 def generate(config: SynHOIConfig, out_dir: Path | str,
              progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Write the dataset to ``out_dir`` atomically (built in a temporary sibling directory and
-    renamed; an existing ``out_dir`` is replaced; on error nothing is left at ``out_dir``).
+    """Write the dataset to ``out_dir`` atomically (:func:`weakhoi.artifacts.atomic_output`:
+    built in a temporary sibling directory and renamed; an existing ``out_dir`` is replaced; on
+    error an existing ``out_dir`` is left untouched and no temporary directory remains).
 
     Returns summary statistics: per split (images, pairs, distractor share, ...) plus the
     vocabulary sizes and the rare classes (train count < ``rare_threshold``)."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the dataset is an ordinary directory
-    try:
+    with atomic_output(out_dir) as tmp:
+        tmp.mkdir()
         recs: dict[str, tuple[list[str], list[ImageRecord]]] = {}
         for split, num in (("train", config.num_train), ("test", config.num_test)):
             img_dir = tmp / "images" / split
@@ -125,8 +117,4 @@ def generate(config: SynHOIConfig, out_dir: Path | str,
             d = split_json(config, split, names, records, vocab)
             dump_json(d, tmp / f"instances_{split}.json")
             summary[split] = summarize(records, vocab, d)
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary

@@ -1,12 +1,9 @@
-"""Output: the HICO-DET-layout JSON dict of a split, deterministic JSON dumping and the atomic
-directory replacement used by :func:`~weakhoi.data.synhoi.generate`."""
+"""Output: the HICO-DET-layout JSON dict of a split and deterministic JSON dumping, used by
+:func:`~weakhoi.data.synhoi.generate` (which writes atomically via ``atomic_output``)."""
 from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +57,3 @@ def dump_json(obj: Any, path: Path) -> None:
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
 
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move the finished directory ``src`` onto ``dst`` (replacing an existing one)."""
-    if dst.exists() or dst.is_symlink():
-        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old-", dir=dst.parent))
-        os.replace(dst, old / "d")
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
