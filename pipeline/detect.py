@@ -17,7 +17,7 @@ import typer
 
 from weakhoi.detection import BACKENDS, SimulationParams, run_detection, write_proposals
 from weakhoi.detection.precomputed import BOX_FORMATS, LABEL_SPACES, MISSING
-from weakhoi.errors import ConfigError, DataError
+from weakhoi.errors import AssetMissingError, ConfigError, DataError
 
 from .params import DEFAULT_PARAMS, boolean, integer, load_params, number, reject_unknown, section
 
@@ -119,7 +119,11 @@ def command(
             raise ConfigError("detect: --images is required with backend torchvision")
         from weakhoi.detection.torchvision_backend import resolve_weights  # imports torch
 
-        weights = resolve_weights(cfg["torchvision"]["weights"])  # AssetMissingError before any work
+        try:
+            weights = resolve_weights(cfg["torchvision"]["weights"])  # before any work
+        except AssetMissingError as e:
+            raise AssetMissingError(f"{e} (params: {SECTION}.torchvision.weights: "
+                                    f"/path/to/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth)") from e
         if weights is not None:
             inputs.append(weights)
     elif cfg["backend"] == "precomputed":

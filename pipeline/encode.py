@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import typer
 
-from pipeline.params import DEFAULT_PARAMS, load_params, section
+from pipeline.params import DEFAULT_PARAMS, integer, load_params, reject_unknown, section
 from weakhoi.errors import ConfigError
 from weakhoi.vocab import DEFAULT_TEMPLATE, NO_INTERACTION_TEMPLATE, VCOCO_ROLE_TEMPLATES, Vocabulary
 
@@ -39,20 +39,14 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def resolve_config(raw: dict[str, Any], where: Path | str = DEFAULT_PARAMS) -> dict[str, Any]:
-    """`encode` params with defaults filled in; ConfigError naming an unknown key."""
-    unknown = sorted(set(raw) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(f'{SECTION}.{k}' for k in unknown)}; "
-                          f"known: {', '.join(DEFAULTS)}")
+def resolve_config(raw: dict[str, Any]) -> dict[str, Any]:
+    """`encode` params with defaults filled in; ConfigError naming an unknown or bad key."""
+    reject_unknown(raw, DEFAULTS, SECTION)
     cfg = {**DEFAULTS, **raw}
     if cfg["pretrained"] is None:
         cfg["pretrained"] = "none"
-    for key in ("batch_size", "seed"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool):
-            raise ConfigError(f"{where}: {SECTION}.{key} must be an integer, got {cfg[key]!r}")
-    if cfg["batch_size"] < 1:
-        raise ConfigError(f"{where}: {SECTION}.batch_size must be >= 1, got {cfg['batch_size']}")
+    integer(cfg, "batch_size", 1, SECTION)
+    integer(cfg, "seed", 0, SECTION)
     return cfg
 
 
@@ -80,7 +74,7 @@ def command(
     """Encode one prompt per HOI class into the knowledge bank W_T [N, D]."""
     from weakhoi.clip import build_knowledge_bank, write_knowledge_bank
 
-    cfg = resolve_config(section(load_params(params), SECTION, params), params)
+    cfg = resolve_config(section(load_params(params), SECTION, params))
     vocab = vocabulary_for(dataset, annotations)
     kb = build_knowledge_bank(
         vocab, kind=cfg["bank"], model=cfg["model"], pretrained=cfg["pretrained"],

@@ -378,7 +378,7 @@ def test_missing_artifact(tmp_path, suffix):
     with pytest.raises(ArtifactError) as e:
         open_artifact(path, "proposals")
     msg = str(e.value)
-    assert str(path) in msg and "not found" in msg and "dvc repro" in msg
+    assert str(path) in msg and "not found" in msg and "re-run the stage" in msg
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -470,3 +470,15 @@ def test_write_json_is_atomic(tmp_path):
         artifacts.write_json(p, {"a": object()})      # not serialisable: old file kept
     assert json.loads(p.read_text()) == {"a": 1}
     assert sorted(x.name for x in tmp_path.iterdir()) == ["m.json"]
+
+
+def test_known_hashes_are_recorded_without_reading(tmp_path):
+    """A caller that already hashed a (large) input passes its digest; the file is not read."""
+    missing = tmp_path / "big_checkpoint.pt"            # does not even exist: never opened
+    small = tmp_path / "ann.json"
+    small.write_text("{}")
+    prov = artifacts.build_provenance("proposals", 1, {}, inputs=[small, missing],
+                                      known_hashes={str(missing): "ab" * 32})
+    hashes = json.loads(prov["input_hashes"])
+    assert hashes[missing.as_posix()] == "ab" * 32
+    assert hashes[small.as_posix()] == hashlib.sha256(b"{}").hexdigest()

@@ -174,7 +174,7 @@ def test_missing_weights_fail_fast_with_expected_path(tmp_path, monkeypatch):
     with pytest.raises(AssetMissingError) as e:
         build_detector("DEFAULT")
     assert time.monotonic() - t0 < 5.0
-    assert str(expected) in str(e.value) and "detect.torchvision.weights" in str(e.value)
+    assert str(expected) in str(e.value) and "local copy" in str(e.value)
     with pytest.raises(AssetMissingError, match="nowhere.pth"):
         resolve_weights(tmp_path / "nowhere.pth")
 
@@ -488,3 +488,23 @@ def test_open_proposals_validates_once_and_reads_lazily(tmp_path, vocab):
             pf[1]
     with pytest.raises(DataError, match=r"nan.h5: image 1 \(b.png\): non-finite"):
         read_proposals(nan)
+
+
+def test_cli_missing_weights_names_the_params_key(tmp_path, monkeypatch):
+    import yaml
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"detect": {"backend": "torchvision"}}))
+    ann = tmp_path / "instances_test.json"
+    ann.write_text("{}")
+    out = tmp_path / "p.h5"
+    res = CliRunner().invoke(app, ["detect", "--dataset", "hicodet", "--annotations", str(ann),
+                                   "--images", str(tmp_path), "--out", str(out), "--params", str(params)])
+    assert isinstance(res.exception, AssetMissingError)
+    msg = str(res.exception)
+    assert "hub/checkpoints/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth" in msg
+    assert "detect.torchvision.weights" in msg and not out.exists()

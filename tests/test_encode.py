@@ -186,6 +186,10 @@ def test_resolve_config_defaults():
     assert cfg["pretrained"] == "none" and cfg["bank"] == "clip" and cfg["model"] == "weakhoi-tiny-rn"
     with pytest.raises(ConfigError, match="encode.seed"):
         encode.resolve_config({"seed": "zero"})
+    with pytest.raises(ConfigError, match="encode.batch_size"):
+        encode.resolve_config({"batch_size": 0})
+    with pytest.raises(ConfigError, match="unknown key.*encode.temperature"):
+        encode.resolve_config({"temperature": 1})
 
 
 def test_vocabulary_from_qpic_test_hico_json_without_sizes(tmp_path):

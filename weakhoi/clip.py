@@ -51,7 +51,6 @@ reads with ``allow_pickle=False`` and L2-normalises the rows by default.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -466,16 +465,12 @@ def write_knowledge_bank(path: Path | str, bank: KnowledgeBank, params: Mapping[
     (``attrs['pretrained_file']`` / ``attrs['pretrained_sha256']``) is not read again: its
     digest goes into ``input_hashes`` as is (a CLIP checkpoint is hundreds of MB).
     """
-    all_inputs = [Path(p) for p in inputs] + [Path(p) for p in bank.inputs]
     known: dict[str, str] = {}
     if "pretrained_file" in bank.attrs and "pretrained_sha256" in bank.attrs:
-        known[Path(bank.attrs["pretrained_file"]).as_posix()] = str(bank.attrs["pretrained_sha256"])
-    to_hash = [p for p in all_inputs if p.as_posix() not in known]
-    w = ArtifactWriter(path, "knowledge_bank", params=params, inputs=to_hash,
-                       extra={**bank.attrs, **(extra or {})})
-    if known:   # same form as build_provenance's input_hashes (JSON {posix path: sha256})
-        hashes = {**json.loads(w.provenance["input_hashes"]), **known}
-        w.provenance["input_hashes"] = json.dumps(hashes, sort_keys=True, ensure_ascii=False)
+        known[str(bank.attrs["pretrained_file"])] = str(bank.attrs["pretrained_sha256"])
+    w = ArtifactWriter(path, "knowledge_bank", params=params,
+                       inputs=[*inputs, *bank.inputs], extra={**bank.attrs, **(extra or {})},
+                       known_hashes=known)
     with w:
         w.write_array("bank", bank.bank.detach().cpu().numpy().astype(np.float32, copy=False))  # [N, D]
         w.write_strings("prompts", list(bank.prompts))                                        # [N]

@@ -12,7 +12,7 @@ _H5_SUFFIXES = (".h5", ".hdf5")
 _ZARR_SUFFIXES = (".zarr",)
 _TARGET_CHUNK_BYTES = 256 * 2**10  # rows per chunk ~ 256 KiB: cheap random access per image
 _FLUSH_CHUNKS = 8                  # appender writes in batches of whole chunks
-_RERUN_HINT = "re-run the stage that produces it (e.g. `dvc repro`)"
+_RERUN_HINT = "re-run the stage that produces it"
 
 
 def _format_of(path: Path) -> str | None:

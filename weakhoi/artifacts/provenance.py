@@ -122,8 +122,12 @@ def _attr_value(key: str, value: Any) -> tuple[Any, bool]:
 
 def build_provenance(artifact_type: str, schema_version: int, params: Mapping[str, Any],
                      inputs: Sequence[Path | str] = (),
-                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                     extra: Mapping[str, Any] | None = None,
+                     known_hashes: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Root attributes of an artifact.
+
+    ``known_hashes`` ({path: sha256}) are inputs already hashed by the caller (e.g. a large
+    checkpoint); they are recorded as given and not read again.
 
     Keys: artifact_type, schema_version, params (canonical JSON str), params_hash (sha256 of
     it, see :func:`params_hash`), weakhoi_version, git_commit, input_hashes
@@ -132,7 +136,9 @@ def build_provenance(artifact_type: str, schema_version: int, params: Mapping[st
     (str/bool/int/float stored as is, anything else JSON-encoded).
     """
     params_json = _canonical_json(dict(params))
-    input_hashes = {Path(p).as_posix(): hash_path(p) for p in inputs}
+    input_hashes = {Path(p).as_posix(): str(h) for p, h in (known_hashes or {}).items()}
+    input_hashes.update({Path(p).as_posix(): hash_path(p) for p in inputs
+                         if Path(p).as_posix() not in input_hashes})
     attrs: dict[str, Any] = {
         "artifact_type": str(artifact_type),
         "schema_version": int(schema_version),

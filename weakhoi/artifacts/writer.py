@@ -123,7 +123,8 @@ class ArtifactWriter:
 
     def __init__(self, path: Path | str, artifact_type: str, params: Mapping[str, Any],
                  inputs: Sequence[Path | str] = (), extra: Mapping[str, Any] | None = None,
-                 schema_version: int | None = None) -> None:
+                 schema_version: int | None = None,
+                 known_hashes: Mapping[str, str] | None = None) -> None:
         self.path = Path(path)
         self.format = _format_of(self.path)
         if self.format is None:
@@ -132,7 +133,7 @@ class ArtifactWriter:
         self.artifact_type = artifact_type
         self.schema_version = _default_schema(artifact_type, schema_version)
         self.provenance = build_provenance(artifact_type, self.schema_version, params, inputs,
-                                           extra)
+                                           extra, known_hashes)
         self._stack: ExitStack | None = None
         self._backend: Any = None
         self._appenders: list[RaggedAppender] = []

@@ -43,13 +43,13 @@ def resolve_weights(weights: str | Path) -> Path | None:
         if not path.is_file():
             raise AssetMissingError(
                 f"Faster R-CNN weights {w} not found at {path} (no download is attempted). Put "
-                f"the file {path.name} (from {_url(w)}) there, or set "
-                f"detect.torchvision.weights: /path/to/{path.name} in params.yaml")
+                f"the file {path.name} (from {_url(w)}) there, or pass the path of a local copy "
+                f"as the weights")
         return path
     path = Path(w).expanduser()
     if not path.is_file():
         raise AssetMissingError(
-            f"detect.torchvision.weights: checkpoint file {path} does not exist (expected a "
+            f"Faster R-CNN checkpoint file {path} does not exist (expected a "
             f"torchvision state dict such as fasterrcnn_resnet50_fpn_coco-258fb6c6.pth)")
     return path
 
