@@ -14,6 +14,13 @@ from weakhoi.errors import WeakHOIError
 
 from . import data, detect, encode, evaluate, spatial, viz
 
+def _help(doc: str | None) -> str:
+    """A module docstring as command help: paragraphs kept, hard line breaks unwrapped so the
+    terminal can re-flow the text."""
+    paragraphs = (doc or "").strip().split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
 app = typer.Typer(
     name="weakhoi",
     help="Weakly-supervised HOI detection with CLIP-guided bi-level representations.",
@@ -22,12 +29,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-app.command("data", help=data.__doc__)(data.command)
-app.command("detect", help=detect.__doc__)(detect.command)
-app.command("encode", help=encode.__doc__)(encode.command)
-app.command("spatial", help=spatial.__doc__)(spatial.command)
-app.add_typer(evaluate.app, name="evaluate", help=evaluate.__doc__)
-app.add_typer(viz.app, name="viz", help=viz.__doc__)
+app.command("data", help=_help(data.__doc__))(data.command)
+app.command("detect", help=_help(detect.__doc__))(detect.command)
+app.command("encode", help=_help(encode.__doc__))(encode.command)
+app.command("spatial", help=_help(spatial.__doc__))(spatial.command)
+app.add_typer(evaluate.app, name="evaluate", help=_help(evaluate.__doc__))
+app.add_typer(viz.app, name="viz", help=_help(viz.__doc__))
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ Runs one detection backend over a dataset split and writes a `proposals` artifac
 dataset object indices). Backends: `torchvision` (COCO Faster R-CNN R50-FPN, weights offline),
 `precomputed` (per-image JSON files), `simulated` (ground-truth boxes + seeded detector noise;
 the default for SynHOI with backend `auto`). Then score threshold, class-wise NMS and top-k.
-Params: section `detect` of --params (missing keys take the defaults in `DEFAULTS`).
+Params: section `detect` of --params (missing keys take the built-in defaults, listed in params.yaml).
 """
 from __future__ import annotations
 
