@@ -37,6 +37,7 @@ from .reader import Artifact, RaggedGroup, open_artifact
 from .writer import ArtifactWriter, RaggedAppender
 
 __all__ = [
+    "PROVENANCE_KEYS",
     "SCHEMA_VERSIONS",
     "atomic_output",
     "write_json",
