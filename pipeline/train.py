@@ -27,7 +27,7 @@ SECTION = "train"
 
 MODEL_DEFAULTS: dict[str, Any] = {
     "backbone": {"kind": "clip", "model": "weakhoi-tiny-rn", "pretrained": "none",
-                 "frcnn_weights": None, "batchnorm": "frozen", "seed": 0, "cache_dir": None},
+                 "frcnn_weights": None, "batchnorm": "frozen", "seed": 0},
     "hoi_recognition": True, "bank_trainable": True, "ktn": "softmax", "fp_init": "random",
     "hidden_dim": None, "roi_size": None, "sampling_ratio": 2, "global_scale_init": 10.0,
     "global_bias_init": -10.0, "ktn_scale_init": 100.0, "prior_prob": 0.01,
@@ -125,7 +125,6 @@ def build_configs(cfg: Mapping[str, Any], num_hois: int, num_verbs: int, num_obj
 
     m, bb = dict(cfg["model"]), dict(cfg["model"]["backbone"])
     bb["pretrained"] = _none(bb["pretrained"])
-    bb["cache_dir"] = _none(bb["cache_dir"])
     bb["frcnn_weights"] = _none(bb["frcnn_weights"])
     try:
         model = ModelConfig(num_hois=num_hois, num_verbs=num_verbs, num_objects=num_objects,

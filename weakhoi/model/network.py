@@ -24,7 +24,7 @@ from torch import nn
 from .backbone import Backbone, build_backbone
 from .config import ModelConfig
 from .heads import MLP, CosineClassifier, KnowledgeTransfer
-from .roi_pool import global_attention_pool, roi_attention_pool
+from .roi_pool import PoolMaps, global_pool_from_maps, roi_attention_pool
 
 SPATIAL_DIM = 36
 
@@ -97,9 +97,14 @@ class WeakHOINet(nn.Module):
                 spatial: torch.Tensor) -> dict[str, Any]:
         """See the module docstring for shapes."""
         feat = self.backbone(images)                                              # [B, C, h, w]
-        v_g = global_attention_pool(self.backbone.attnpool, feat)                # [B, D]
+        return self.heads(feat, boxes, box_counts, human, object, pair_counts, spatial)
+
+    def heads(self, feat: torch.Tensor, boxes: torch.Tensor, box_counts: Sequence[int],
+              human: torch.Tensor, object: torch.Tensor, pair_counts: Sequence[int],
+              spatial: torch.Tensor) -> dict[str, Any]:
+        """Everything after the trunk, from Γ [B, C, h, w] (same outputs as :meth:`forward`)."""
+        v_g, v_box, v_u = self._pool(feat, boxes, box_counts, human, object, pair_counts)
         s_g = self.global_head(v_g, self.bank) if self.global_head is not None else None  # [B, N]
-        v_box, v_u = self._pool_rois(feat, boxes, box_counts, human, object, pair_counts)
         v_sp = self.spatial_head(spatial.to(v_box.dtype))                         # [P, D]
         v_p = self.pair_embed(torch.cat([v_box[human], v_box[object], v_sp], 1))  # [P, D]
         v_hat = self.ktn(v_p, v_u, self.bank.detach())                            # [P, D]
@@ -108,26 +113,27 @@ class WeakHOINet(nn.Module):
         return {"s_g": s_g, "v_g": v_g, "s_p": s_p, "s_b": s_b, "v_p": v_p,
                 "pair_counts": list(pair_counts)}
 
-    def _pool_rois(self, feat: torch.Tensor, boxes: torch.Tensor, box_counts: Sequence[int],
-                   human: torch.Tensor, object: torch.Tensor, pair_counts: Sequence[int]
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attention-pooled features of every detection [R, D] and every pair's union [P, D],
-        one image at a time (each image's RoIs against its own projected map)."""
+    def _pool(self, feat: torch.Tensor, boxes: torch.Tensor, box_counts: Sequence[int],
+              human: torch.Tensor, object: torch.Tensor, pair_counts: Sequence[int]
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """v_g [B, D], every detection's feature [R, D] and every pair's union feature [P, D],
+        one image at a time: its map is projected once (k, v) and shared by the global pool and
+        all its RoIs (:class:`~weakhoi.model.roi_pool.PoolMaps`)."""
+        pool = self.backbone.attnpool
         unions = union_boxes(boxes[human], boxes[object])                          # [P, 4]
-        box_parts, union_parts = [], []
+        globals_, box_parts, union_parts = [], [], []
         scale = 1.0 / self.backbone.stride
         b0 = p0 = 0
         for i, (nb, npair) in enumerate(zip(box_counts, pair_counts)):
+            maps = PoolMaps(pool, feat[i])
+            globals_.append(global_pool_from_maps(maps))                           # [D]
             rois = torch.cat([boxes[b0:b0 + nb], unions[p0:p0 + npair]])           # [nb + np, 4]
-            pooled = roi_attention_pool(self.backbone.attnpool, feat[i], rois, scale,
-                                        self.roi_size, self.cfg.sampling_ratio)    # [nb + np, D]
+            pooled = roi_attention_pool(pool, feat[i], rois, scale, self.roi_size,
+                                        self.cfg.sampling_ratio, maps)             # [nb + np, D]
             box_parts.append(pooled[:nb])
             union_parts.append(pooled[nb:])
             b0, p0 = b0 + nb, p0 + npair
-        D = self.cfg.embed_dim
-        v_box = torch.cat(box_parts) if box_parts else feat.new_zeros(0, D)
-        v_u = torch.cat(union_parts) if union_parts else feat.new_zeros(0, D)
-        return v_box, v_u
+        return torch.stack(globals_), torch.cat(box_parts), torch.cat(union_parts)
 
 
 def build_model(cfg: ModelConfig, bank: torch.Tensor, hoi_verb: torch.Tensor,

@@ -156,9 +156,50 @@ def global_attention_pool(pool: nn.Module, feat: torch.Tensor) -> torch.Tensor:
     return F.linear(out, pool.c_proj.weight, pool.c_proj.bias)                   # [B, D]
 
 
+class PoolMaps:
+    """Per-image projections of Γ through an attention pool, shared by the global pool (v_g)
+    and every RoI of the image: ``g`` [HW, C] tokens, ``k`` / ``v`` [HW, h, d] (no bias)."""
+
+    def __init__(self, pool: nn.Module, feat: torch.Tensor) -> None:
+        C, H, W = feat.shape
+        self.pool, self.height, self.width, self.heads = pool, H, W, pool.num_heads
+        self.g = feat.reshape(C, H * W).t()                                     # [HW, C]
+        self.k = _heads(F.linear(self.g, pool.k_proj.weight), self.heads)       # [HW, h, d]
+        self.v = _heads(F.linear(self.g, pool.v_proj.weight), self.heads)       # [HW, h, d]
+
+
+def projected_positions(pool: nn.Module, height: int, width: int, dtype: torch.dtype
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Positional embedding through the k / v / q projections at an H x W grid.
+
+    Projection and (bicubic) interpolation are both linear, so the native grid is projected
+    first and the projected grid interpolated: cheap for any map size. Returns
+    (pk [1+HW, C], pv [1+HW, C] with the k / v biases, q0 [C] = the mean-token position's query
+    part, with the q bias)."""
+    pos = pool.positional_embedding.to(dtype)                                   # [1+s*s, C]
+    pk = interpolate_positional_embedding(F.linear(pos, pool.k_proj.weight), height, width)
+    pv = interpolate_positional_embedding(F.linear(pos, pool.v_proj.weight), height, width)
+    q0 = F.linear(pos[:1], pool.q_proj.weight, pool.q_proj.bias)[0]             # [C]
+    return pk + pool.k_proj.bias, pv + pool.v_proj.bias, q0
+
+
+def global_pool_from_maps(maps: PoolMaps) -> torch.Tensor:
+    """CLIP's attention pool of the whole map from its projections: [D] (= global_attention_pool
+    of the image up to float rounding)."""
+    pool, heads = maps.pool, maps.heads
+    C = maps.g.shape[1]
+    pk, pv, q0 = projected_positions(pool, maps.height, maps.width, maps.g.dtype)
+    q = _heads(F.linear(maps.g.mean(0), pool.q_proj.weight) + q0, heads)       # [h, d]
+    k = torch.cat([maps.k.mean(0, keepdim=True), maps.k], 0) + _heads(pk, heads)  # [1+HW, h, d]
+    v = torch.cat([maps.v.mean(0, keepdim=True), maps.v], 0) + _heads(pv, heads)  # [1+HW, h, d]
+    attn = torch.einsum("hd,thd->ht", q * q.shape[-1] ** -0.5, k).softmax(-1)  # [h, 1+HW]
+    out = torch.einsum("ht,thd->hd", attn, v).reshape(C)                        # [C]
+    return F.linear(out, pool.c_proj.weight, pool.c_proj.bias)                  # [D]
+
+
 def roi_attention_pool(pool: nn.Module, feat: torch.Tensor, boxes: torch.Tensor,
-                       spatial_scale: float, output_size: int, sampling_ratio: int = 2
-                       ) -> torch.Tensor:
+                       spatial_scale: float, output_size: int, sampling_ratio: int = 2,
+                       maps: PoolMaps | None = None) -> torch.Tensor:
     """Attention-pooled RoI features of one image, the exact fast way (module docstring).
 
     Args:
@@ -169,46 +210,42 @@ def roi_attention_pool(pool: nn.Module, feat: torch.Tensor, boxes: torch.Tensor,
         output_size: RoI-Align bins per side S (the pool's grid, or its positional embedding is
             interpolated to S x S).
         sampling_ratio: as ``roi_align``.
+        maps: the image's :class:`PoolMaps` if already computed (e.g. for v_g).
     Returns:
         [R, D] pooled features (D = the pool's output dim); [0, D] for no boxes.
     """
     C, H, W = feat.shape
     R = boxes.shape[0]
-    out_dim = pool.c_proj.out_features
     if R == 0:
-        return feat.new_zeros(0, out_dim)
+        return feat.new_zeros(0, pool.c_proj.out_features)
+    maps = maps if maps is not None else PoolMaps(pool, feat)
     heads = pool.num_heads
     d = C // heads
     ay, ax = roi_align_matrices(boxes.to(feat.dtype), H, W, output_size, spatial_scale,
                                 sampling_ratio)                                 # [R,S,H], [R,S,W]
     ay, ax = ay.to(feat.dtype), ax.to(feat.dtype)
-    pos = interpolate_positional_embedding(pool.positional_embedding, output_size,
-                                           output_size).to(feat.dtype)          # [1+S*S, C]
-    g = feat.reshape(C, H * W).t()                                              # [HW, C]
-    # Whole-map projections, once per image (no biases: they are added with the positions).
-    qm = F.linear(g, pool.q_proj.weight)                                        # [HW, C]
-    km = _heads(F.linear(g, pool.k_proj.weight), heads)                         # [HW, h, d]
-    vm = _heads(F.linear(g, pool.v_proj.weight), heads)                         # [HW, h, d]
-    pk = _heads(F.linear(pos, pool.k_proj.weight, pool.k_proj.bias), heads)     # [1+SS, h, d]
-    pv = _heads(F.linear(pos, pool.v_proj.weight, pool.v_proj.bias), heads)     # [1+SS, h, d]
+    pk, pv, q0 = projected_positions(pool, output_size, output_size, feat.dtype)  # [1+SS, C]
     # Query: the mean token a_r G + pos_0, a_r = mean row of A_r = mean(Ay) (x) mean(Ax).
     a = torch.einsum("ry,rx->ryx", ay.mean(1), ax.mean(1)).reshape(R, H * W)    # [R, HW]
-    q = a @ qm + F.linear(pos[:1], pool.q_proj.weight, pool.q_proj.bias)        # [R, C]
-    q = _heads(q, heads) * d ** -0.5                                            # [R, h, d]
+    if R < H * W:
+        q = F.linear(a @ maps.g, pool.q_proj.weight)                            # [R, C]
+    else:
+        q = a @ F.linear(maps.g, pool.q_proj.weight)                            # [R, C]
+    q = _heads(q + q0, heads) * d ** -0.5                                       # [R, h, d]
     # Scores of the S*S content tokens: A_r (K q_r), separably; the mean token's content score
     # is their mean (a_r is the mean row of A_r).
-    u = torch.einsum("nhd,rhd->rhn", km, q).reshape(R, heads, H, W)             # [R, h, H, W]
+    u = torch.einsum("nhd,rhd->rhn", maps.k, q).reshape(R, heads, H, W)         # [R, h, H, W]
     content = torch.einsum("rhyx,rjx->rhyj", u, ax)                            # [R, h, H, S]
     content = torch.einsum("rhyj,riy->rhij", content, ay).reshape(R, heads, -1)  # [R, h, SS]
     content = torch.cat([content.mean(-1, keepdim=True), content], -1)          # [R, h, 1+SS]
-    scores = content + torch.einsum("thd,rhd->rht", pk, q)                      # [R, h, 1+SS]
+    scores = content + torch.einsum("thd,rhd->rht", _heads(pk, heads), q)       # [R, h, 1+SS]
     p = scores.softmax(-1)                                                      # [R, h, 1+SS]
     # Output: (sum_j p_j A_r[j]) V with the mean token spread over the content rows, + positions.
     pc = p[..., 1:] + p[..., :1] / (output_size * output_size)                  # [R, h, SS]
     pc = pc.reshape(R, heads, output_size, output_size)
     w = torch.einsum("rhij,rjx->rhix", pc, ax)                                  # [R, h, S, W]
     w = torch.einsum("rhix,riy->rhyx", w, ay).reshape(R, heads, H * W)          # [R, h, HW]
-    o = torch.einsum("rhn,nhd->rhd", w, vm) + torch.einsum("rht,thd->rhd", p, pv)  # [R, h, d]
+    o = torch.einsum("rhn,nhd->rhd", w, maps.v) + torch.einsum("rht,thd->rhd", p, _heads(pv, heads))
     return F.linear(o.reshape(R, C), pool.c_proj.weight, pool.c_proj.bias)      # [R, D]
 
 
