@@ -315,6 +315,22 @@ def test_model_artifact_roundtrip(tmp_path):
         assert art.attrs["artifact_type"] == "model"
 
 
+@pytest.mark.parametrize("which", ["hicodet", "vcoco"])
+def test_vocabulary_survives_the_model_artifact(which):
+    from weakhoi.data.vcoco import vcoco_vocabulary
+    from weakhoi.model.io import vocabulary_from_dict, vocabulary_to_dict
+    from weakhoi.vocab import hicodet_vocabulary
+
+    v = hicodet_vocabulary() if which == "hicodet" else vcoco_vocabulary({"hold_obj": ["cup"], "cut_instr": [48]})
+    import json
+
+    w = vocabulary_from_dict(json.loads(json.dumps(vocabulary_to_dict(v))))
+    assert (w.objects, w.verbs, w.hoi_roles, w.verb_phrases, w.name) == \
+        (v.objects, v.verbs, v.hoi_roles, v.verb_phrases, v.name)
+    assert (w.hoi_verb == v.hoi_verb).all() and (w.hoi_object == v.hoi_object).all()
+    assert (w.rare == v.rare).all() and w.prompts() == v.prompts()
+
+
 def test_config_validation():
     from weakhoi.errors import ConfigError
 

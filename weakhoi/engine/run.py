@@ -90,7 +90,7 @@ def train_model(model_cfg: ModelConfig, loss_cfg: LossConfig, engine_cfg: Engine
     """
     from ..clip import read_knowledge_bank
     from ..losses import WeakHOICriterion
-    from ..model.io import write_model
+    from ..model.io import vocabulary_to_dict, write_model
     from ..model.network import build_model
 
     dist = init_distributed(device)
@@ -129,8 +129,11 @@ def train_model(model_cfg: ModelConfig, loss_cfg: LossConfig, engine_cfg: Engine
         if not dist.is_main:
             return None
         write_curves(curves, result.history)
-        extra = {"dataset": inputs.dataset, "vocabulary": vocab.name, "iterations": result.iterations,
-                 "resumed_from": result.resumed_from, "checkpoint_key": key,
+        extra = {"dataset": inputs.dataset, "vocabulary": vocabulary_to_dict(vocab),
+                 "iterations": result.iterations,
+                 "checkpoint_key": key,
+                 "data_config": {"image_size": data_cfg.image_size, "max_pairs": data_cfg.max_pairs,
+                                 "flip": data_cfg.flip},
                  "backbone_info": {k: v for k, v in unwrap(model).backbone.info.items()
                                    if isinstance(v, (str, int, float, bool))},
                  "proposals_params_hash": info["proposals_params_hash"],

@@ -42,6 +42,25 @@ def write_model(path: Path | str, model: WeakHOINet, params: Mapping[str, Any],
             w.write_array(f"state/{name}", np.ascontiguousarray(a))
 
 
+def vocabulary_to_dict(vocab) -> dict[str, Any]:
+    """A vocabulary as plain JSON-able data (stored in the model artifact, so ``predict`` can
+    name classes without the dataset's files)."""
+    return {"name": vocab.name, **vocab.to_hicodet_json_dict(),
+            "hoi_roles": list(vocab.hoi_roles) if vocab.hoi_roles is not None else None}
+
+
+def vocabulary_from_dict(d: Mapping[str, Any]):
+    """Inverse of :func:`vocabulary_to_dict`."""
+    from ..vocab import Vocabulary
+
+    v = Vocabulary.from_hicodet_json_dict(d, str(d.get("name", "model")), "model artifact")
+    roles = d.get("hoi_roles")
+    if roles is None:
+        return v
+    return Vocabulary.build(v.name, v.objects, v.verbs, zip(v.hoi_verb.tolist(), v.hoi_object.tolist()),
+                            v.rare_indices.tolist(), v.verb_phrases, roles)
+
+
 def read_model_state(path: Path | str) -> tuple[ModelConfig, dict[str, torch.Tensor], dict[str, Any]]:
     """(config, state dict, attributes) of a ``model`` artifact."""
     with open_artifact(path, ARTIFACT_TYPE) as art:
