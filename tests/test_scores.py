@@ -77,6 +77,7 @@ def test_empty_split(tmp_path):
     (lambda im: {"s_p": np.where(np.arange(2) == 1, np.nan, im.s_p).astype(np.float32)}, DataError, "s_p is not finite"),
     (lambda im: {"s_b": np.full(3, np.inf, np.float32)}, DataError, "s_b is not finite"),
     (lambda im: {"s_g": np.full(4, np.nan, np.float32)}, DataError, "s_g is not finite"),
+    (lambda im: {"s_g": np.full(4, 1e39)}, DataError, "s_g is not finite"),       # inf once stored as float32
     (lambda im: {"det_scores": im.det_scores + 1.0}, DataError, r"detector score outside \[0, 1\]"),
     (lambda im: {"boxes": im.boxes[:, [2, 1, 0, 3]]}, DataError, "x2 < x1"),
     (lambda im: {"human": im.human.astype(np.float32)}, ValueError, "human must be integers"),

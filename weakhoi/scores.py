@@ -242,6 +242,9 @@ class HOIScoresWriter:
         s = scores
         a = {k: np.asarray(getattr(s, k)) for k in
              ("s_g", "boxes", "det_scores", "labels", "human", "object", "s_p", "s_b")}
+        with np.errstate(over="ignore"):      # checked as stored: overflow -> inf -> DataError
+            for k in ("s_g", "boxes", "det_scores", "s_p", "s_b"):
+                a[k] = a[k].astype(np.float32)
         if a["boxes"].size == 0:
             a["boxes"] = a["boxes"].reshape(0, 4)
         if a["s_p"].size == 0:
@@ -251,7 +254,8 @@ class HOIScoresWriter:
             raise ValueError(f"{where}: s_clip {'missing' if self.has_clip else 'given'}, but the "
                              f"writer was created with has_clip={self.has_clip}")
         if s.s_clip is not None:
-            clip = np.asarray(s.s_clip, dtype=np.float32)
+            with np.errstate(over="ignore"):
+                clip = np.asarray(s.s_clip).astype(np.float32)
             if clip.size == 0:
                 clip = clip.reshape(0, self.vocab.num_verbs)
         R = a["det_scores"].shape[0] if a["det_scores"].ndim == 1 else 0
@@ -268,17 +272,16 @@ class HOIScoresWriter:
         if clip is not None and P > 0:
             valid = self._table[:, a["labels"][a["object"]]].T >= 0       # [P, A]
             clip = np.where(valid, clip, np.float32(np.nan)).astype(np.float32)
-        self._det.append(boxes=a["boxes"].astype(np.float32), scores=a["det_scores"].astype(np.float32),
-                         labels=a["labels"].astype(np.int64))
+        self._det.append(boxes=a["boxes"], scores=a["det_scores"], labels=a["labels"].astype(np.int64))
         cols = dict(human=a["human"].astype(np.int64), object=a["object"].astype(np.int64),
-                    s_p=a["s_p"].astype(np.float32), s_b=a["s_b"].astype(np.float32))
+                    s_p=a["s_p"], s_b=a["s_b"])
         if clip is not None:
             cols["s_clip"] = clip
         self._pairs.append(**cols)
         self._names.append(file_name)
         self._seen.add(file_name)
         self._sizes.append((int(size[0]), int(size[1])))
-        self._s_g.append(a["s_g"].astype(np.float32))
+        self._s_g.append(a["s_g"])
 
 
 @dataclass(frozen=True, eq=False)

@@ -92,7 +92,8 @@ def _image_chunks(pair_indptr: np.ndarray, chunk_pairs: int) -> list[tuple[int, 
 def fuse_hoi_scores(scores: HOIScores, config: FusionConfig,
                     chunk_pairs: int = CHUNK_PAIRS) -> FusedDetections:
     """Apply :func:`weakhoi.fusion.fuse_scores` to every image of ``scores`` (in chunks of
-    whole images; the result does not depend on the chunking)."""
+    whole images). Deterministic; another ``chunk_pairs`` can change scores in the last bits
+    (vectorised ``exp`` rounds by position)."""
     import torch
 
     if config.clip != "none" and not scores.has_clip:
@@ -103,15 +104,20 @@ def fuse_hoi_scores(scores: HOIScores, config: FusionConfig,
     table = torch.from_numpy(scores.verb_object_to_hoi())                # [A, C]
     t = torch.from_numpy
     parts = []
-    for i0, i1 in _image_chunks(scores.pair_indptr, chunk_pairs):
-        p0, p1 = int(scores.pair_indptr[i0]), int(scores.pair_indptr[i1])
-        if p1 == p0:
-            continue
-        fused = fuse_scores(t(scores.s_g[i0:i1]), t(pair_image[p0:p1] - i0), t(scores.s_p[p0:p1]),
-                            t(scores.s_b[p0:p1]), t(scores.det_scores[gh[p0:p1]]),
-                            t(scores.det_scores[go[p0:p1]]), t(scores.labels[go[p0:p1]]), table, config,
-                            None if scores.s_clip is None else t(scores.s_clip[p0:p1]))
-        parts.append((fused.pair.numpy() + p0, fused.hoi.numpy(), fused.score.numpy()))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # memory-bound elementwise passes: OpenMP threads cost more than they
+    try:                       # gain here (10x slower on 2 busy cores, bench/RESULTS.md fusion_eval)
+        for i0, i1 in _image_chunks(scores.pair_indptr, chunk_pairs):
+            p0, p1 = int(scores.pair_indptr[i0]), int(scores.pair_indptr[i1])
+            if p1 == p0:
+                continue
+            fused = fuse_scores(t(scores.s_g[i0:i1]), t(pair_image[p0:p1] - i0), t(scores.s_p[p0:p1]),
+                                t(scores.s_b[p0:p1]), t(scores.det_scores[gh[p0:p1]]),
+                                t(scores.det_scores[go[p0:p1]]), t(scores.labels[go[p0:p1]]), table, config,
+                                None if scores.s_clip is None else t(scores.s_clip[p0:p1]))
+            parts.append((fused.pair.numpy() + p0, fused.hoi.numpy(), fused.score.numpy()))
+    finally:
+        torch.set_num_threads(threads)
     pair = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
     hoi = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     score = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.float64)

@@ -14,7 +14,8 @@ metrics.json layouts (flat enough for ``dvc metrics show/diff``: ``hicodet.defau
 Per-class plot data: ``per_class_ap_rare.csv`` and ``per_class_ap_non_rare.csv`` (V-COCO has no
 rare split: all classes are non-rare), columns ``class``, ``name``, ``train_instances``,
 ``log10_train_instances_plus_1`` (the x axis: log10(1 + n)), ``ap`` (percent: HICO-DET
-Default-setting AP, V-COCO scenario-1 role AP); and ``per_class_ap.png``.
+Default-setting AP, V-COCO scenario-1 role AP); and ``per_class_ap.png``. Classes without test
+instances are left out of the plots (their AP is 0 by the protocol, not a measurement).
 """
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ def write_plot_data(plots_dir: Path | str, rows: Sequence[dict], title: str) -> 
     from ..plots import Series, scatter_png
 
     d = Path(plots_dir)
+    rows = [r for r in rows if r["test_instances"] > 0]      # AP is undefined without test instances
     out = []
     for rare, name in ((True, "per_class_ap_rare.csv"), (False, "per_class_ap_non_rare.csv")):
         with atomic_output(d / name) as tmp:
