@@ -41,7 +41,9 @@ How the paper's tables map onto the switches (decisions, documented here and in 
 
 Output per image: every valid (pair, verb) as (pair index, HOI class, score), ordered by score
 descending; ties keep (pair, verb) order. All functions are deterministic and computed in
-float64; an image without pairs gives empty outputs (never NaN).
+float64 on CPU tensors (scores are few; the final ordering uses numpy's stable lexsort); an
+image without pairs gives empty outputs (never NaN). ``FusionConfig()`` keeps every score
+(``max_per_image=0``); the pipeline's default cap (params.yaml) is 100.
 """
 from __future__ import annotations
 
