@@ -329,3 +329,17 @@ def test_scores_with_official_ground_truth(official, tmp_path):
     # person 20 cuts without an annotated instrument: scenario 1 requires an empty cut-instr
     # box there, which a pair-based detector never predicts; scenario 2 accepts any box
     assert with_official["role_ap_s1"]["cut-instr"] < with_official["role_ap_s2"]["cut-instr"]
+
+
+def test_evaluate_vcoco_needs_one_ground_truth_source(official, tmp_path):
+    files, _ = official
+    dets = tmp_path / "dets.json"
+    dets.write_text("[]")
+    with pytest.raises(ConfigError, match="--annotations"):
+        cli("evaluate", "vcoco", "--detections", dets)
+    with pytest.raises(ConfigError, match="either --annotations or"):
+        cli("evaluate", "vcoco", "--detections", dets, "--annotations", files[0], "--vcoco-json", files[0],
+            "--coco-json", files[1], "--split-ids", files[2])
+    out = cli("evaluate", "vcoco", "--detections", dets, "--vcoco-json", files[0], "--coco-json", files[1],
+              "--split-ids", files[2])
+    assert "role mAP" in out
