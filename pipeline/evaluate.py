@@ -1,7 +1,8 @@
 """Evaluate HOI detections with the official protocols: `hicodet` (mAP Full/Rare/Non-Rare, Default
 or Known-Object setting, as Chao et al.'s MATLAB code) and `vcoco` (agent and role AP, scenarios
-1 and 2, as Gupta & Malik's vsrl_eval.py). The protocols have no free parameters, so these
-commands read no params.yaml section.
+1 and 2, as Gupta & Malik's vsrl_eval.py) read detection JSON files; the protocols have no free
+parameters, so they read no params.yaml section. `scores` is the pipeline's `evaluate` stage:
+it fuses a `hoi_scores` artifact (params: train.gamma, evaluate.*) and evaluates it directly.
 """
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from typing import Optional
 
 import typer
 
+from . import evaluate_stage
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help=__doc__)
+app.command("scores", help=" ".join(evaluate_stage.__doc__.split()),
+            short_help="The `evaluate` stage: fuse a `hoi_scores` artifact and evaluate it "
+                       "(params: train.gamma, evaluate.*).")(evaluate_stage.command)
 
 
 @app.command("hicodet")
@@ -63,31 +69,49 @@ def hicodet(
 
 @app.command("vcoco")
 def vcoco(
-    vcoco_json: Path = typer.Option(..., "--vcoco-json", help="Official V-COCO file, e.g. vcoco_test.json "
-                                                               "(list of 26 action entries)."),
-    coco_json: Path = typer.Option(..., "--coco-json", help="COCO 2014 instances json holding the split's "
-                                                             "images (e.g. instances_vcoco_all_2014.json)."),
-    split_ids: Path = typer.Option(..., "--split-ids", help="Image id file of the split (vcoco_test.ids)."),
     detections: Path = typer.Option(..., "--detections", "-d",
                                     help="JSON list, one entry per (image, person): image_id, person_box "
                                          "[x1,y1,x2,y2], '<action>_agent' score, '<action>_<role>' "
                                          "[x1,y1,x2,y2,score]; missing keys/null/NaN = no prediction. Boxes "
                                          "in COCO pixel coordinates as vsrl_eval.py expects."),
+    vcoco_json: Optional[Path] = typer.Option(None, "--vcoco-json", help="Official V-COCO file, e.g. "
+                                                                          "vcoco_test.json (list of 26 action entries)."),
+    coco_json: Optional[Path] = typer.Option(None, "--coco-json", help="COCO 2014 instances json holding the split's "
+                                                                        "images (e.g. instances_vcoco_all_2014.json)."),
+    split_ids: Optional[Path] = typer.Option(None, "--split-ids", help="Image id file of the split (vcoco_test.ids)."),
+    annotations: Optional[Path] = typer.Option(None, "--annotations",
+                                               help="Instead of the three official files: instances_vcoco_test.json; "
+                                                    "the ground truth is then built from its pairs (an approximation "
+                                                    "of the official one, see README)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="Write metrics JSON (percent): agent_map, role_map_s1/s2 (25 "
                                                "action-roles), role_map_s1/s2_no_point (24), per-class APs."),
 ) -> None:
     """V-COCO agent and role AP (official vsrl_eval.py semantics: all-point AP, scenario 1 and 2)."""
+    from weakhoi.errors import ConfigError
     from weakhoi.eval.vcoco import evaluate_vcoco, load_vcoco_ground_truth, read_vcoco_detections_json
 
-    gt = load_vcoco_ground_truth(vcoco_json, coco_json, split_ids)
+    official = (vcoco_json, coco_json, split_ids)
+    if annotations is not None:
+        if any(p is not None for p in official):
+            raise ConfigError("give either --annotations or --vcoco-json/--coco-json/--split-ids")
+        from weakhoi.data.loaders import load_dataset
+        from weakhoi.eval.vcoco_gt import vcoco_ground_truth_from_dataset
+
+        gt = vcoco_ground_truth_from_dataset(load_dataset("vcoco", annotations, split="test",
+                                                          require_sizes=False))
+        sources = {"annotations": str(annotations)}
+    else:
+        if any(p is None for p in official):
+            raise ConfigError("V-COCO ground truth: --vcoco-json, --coco-json and --split-ids (or --annotations)")
+        gt = load_vcoco_ground_truth(vcoco_json, coco_json, split_ids)
+        sources = {"vcoco_json": str(vcoco_json), "coco_json": str(coco_json), "split_ids": str(split_ids)}
     dets = read_vcoco_detections_json(detections, gt)
     result = evaluate_vcoco(gt, dets)
     typer.echo(result.table())
     if output is not None:
         doc = result.to_json_dict()
-        doc.update({"vcoco_json": str(vcoco_json), "coco_json": str(coco_json), "split_ids": str(split_ids),
-                    "detections": str(detections)})
+        doc.update({**sources, "detections": str(detections)})
         from weakhoi.artifacts import write_json
 
         write_json(output, doc, indent=1)

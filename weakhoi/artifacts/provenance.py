@@ -15,7 +15,8 @@ import numpy as np
 
 from weakhoi.errors import DataError
 
-SCHEMA_VERSIONS: dict[str, int] = {"proposals": 1, "knowledge_bank": 1, "pair_features": 1}
+SCHEMA_VERSIONS: dict[str, int] = {"proposals": 1, "knowledge_bank": 1, "pair_features": 1,
+                                   "hoi_scores": 1}
 
 # Root attributes written by build_provenance (extra keys must not collide with these).
 PROVENANCE_KEYS = (
