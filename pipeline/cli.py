@@ -12,7 +12,7 @@ import typer
 
 from weakhoi.errors import WeakHOIError
 
-from . import data, detect, encode, evaluate, export, spatial, train, viz
+from . import data, detect, encode, evaluate, export, infer, predict, spatial, train, viz
 
 def _help(doc: str | None) -> str:
     """A module docstring as command help: paragraphs kept, hard line breaks unwrapped so the
@@ -34,8 +34,10 @@ app.command("detect", help=_help(detect.__doc__))(detect.command)
 app.command("encode", help=_help(encode.__doc__))(encode.command)
 app.command("spatial", help=_help(spatial.__doc__))(spatial.command)
 app.command("train", help=_help(train.__doc__))(train.command)
+app.command("infer", help=_help(infer.__doc__))(infer.command)
 app.add_typer(evaluate.app, name="evaluate", help=_help(evaluate.__doc__))
 app.command("export", help=_help(export.__doc__))(export.command)
+app.command("predict", help=_help(predict.__doc__))(predict.command)
 app.add_typer(viz.app, name="viz", help=_help(viz.__doc__))
 
 
