@@ -51,9 +51,9 @@ class ClipUnionScorer:
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, boxes: torch.Tensor, box_counts: Sequence[int],
                  human: torch.Tensor, object: torch.Tensor, pair_counts: Sequence[int],
-                 labels: torch.Tensor) -> torch.Tensor:
+                 labels: torch.Tensor, spatial: torch.Tensor | None = None) -> torch.Tensor:
         """[P, A] logits (NaN where (a, object class) is not an HOI class); inputs as the
-        network's, plus ``labels`` [R] the object class of every box."""
+        network's (``spatial`` is not used), plus ``labels`` [R] the object class of every box."""
         feat = self.backbone(images)                                              # [B, C, h, w]
         unions = union_boxes(boxes[human], boxes[object])                          # [P, 4]
         parts, p0 = [], 0
@@ -88,7 +88,7 @@ def clip_scorer_from_bank(bank_path: Path | str, vocab, device: str = "cpu",
     freeze_batchnorm(backbone.trunk)
     for p in backbone.parameters():
         p.requires_grad_(False)
-    scale = float(net.logit_scale.exp()) if hasattr(net, "logit_scale") else 100.0
+    scale = float(net.logit_scale.detach().exp()) if hasattr(net, "logit_scale") else 100.0
     return ClipUnionScorer(backbone, kb.bank, scale, vocab.verb_object_to_hoi(), roi_size).to(device)
 
 
