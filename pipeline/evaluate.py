@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from .runlog import record_run
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help=__doc__)
 
@@ -38,9 +40,13 @@ def hicodet(
 ) -> None:
     """HICO-DET mAP (official MATLAB protocol: 11-point AP, min(IoU_h, IoU_o) >= 0.5 with the
     inclusive-pixel IoU, no fallback matching, all classes in the means). HOI ids are 0-based."""
+    from weakhoi.artifacts import JSON_KIND, check_replaceable
     from weakhoi.data.loaders import load_dataset
     from weakhoi.eval.detections import read_detections_json
     from weakhoi.eval.hicodet import evaluate_hicodet, image_objects_from_anno_mat, write_metrics
+
+    if output is not None:   # before any work: never replace a directory or one of the inputs
+        check_replaceable(output, JSON_KIND, [annotations, detections, image_labels])
 
     # the evaluation never uses image sizes: layouts without them (test_hico.json) need no images
     dataset = load_dataset(dataset_kind, annotations, split="test", require_sizes=False)
@@ -58,6 +64,7 @@ def hicodet(
             labels = str(image_labels) if image_labels is not None else "objects of the annotated pairs (fallback)"
         write_metrics(output, result, extra={"annotations": str(annotations), "detections": str(detections),
                                              "known_object_labels": labels})
+        record_run(output, "evaluate hicodet", {"full": result.full})
         typer.echo(f"wrote {output}")
 
 
@@ -78,8 +85,11 @@ def vcoco(
                                                "action-roles), role_map_s1/s2_no_point (24), per-class APs."),
 ) -> None:
     """V-COCO agent and role AP (official vsrl_eval.py semantics: all-point AP, scenario 1 and 2)."""
+    from weakhoi.artifacts import JSON_KIND, check_replaceable, write_json
     from weakhoi.eval.vcoco import evaluate_vcoco, load_vcoco_ground_truth, read_vcoco_detections_json
 
+    if output is not None:   # before any work: never replace a directory or one of the inputs
+        check_replaceable(output, JSON_KIND, [vcoco_json, coco_json, split_ids, detections])
     gt = load_vcoco_ground_truth(vcoco_json, coco_json, split_ids)
     dets = read_vcoco_detections_json(detections, gt)
     result = evaluate_vcoco(gt, dets)
@@ -88,7 +98,6 @@ def vcoco(
         doc = result.to_json_dict()
         doc.update({"vcoco_json": str(vcoco_json), "coco_json": str(coco_json), "split_ids": str(split_ids),
                     "detections": str(detections)})
-        from weakhoi.artifacts import write_json
-
         write_json(output, doc, indent=1)
+        record_run(output, "evaluate vcoco", {"agent_map": doc["agent_map"]})
         typer.echo(f"wrote {output}")

@@ -22,7 +22,7 @@ from weakhoi.errors import ArtifactError
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVENANCE_KEYS = ("artifact_type", "schema_version", "params", "params_hash", "weakhoi_version",
-                   "git_commit", "input_hashes", "library_versions", "created_utc")
+                   "input_hashes", "library_versions")
 
 
 def small_params(tmp: Path, num_train: int = 16, num_test: int = 6) -> Path:
@@ -139,7 +139,8 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path):
     assert r.stderr.startswith("error: ") and "bogus_key" in r.stderr
     assert "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, "-m", "pipeline.cli", "detect", "--dataset", "synhoi",
-                        "--annotations", str(tmp_path / "nope.json"), "--out", str(tmp_path / "p.h5"),
+                        "--annotations", str(tmp_path / "nope.json"), "--images", str(tmp_path),
+                        "--out", str(tmp_path / "p.h5"),
                         "--params", str(ROOT / "params.yaml")],
                        capture_output=True, text=True, env=env, cwd=tmp_path)
     assert r.returncode == 2 and "nope.json" in r.stderr and "Traceback" not in r.stderr
