@@ -290,6 +290,38 @@ def test_exception_leaves_nothing(tmp_path, suffix):
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
+def test_half_written_artifact_is_never_complete(tmp_path, suffix):
+    """The `complete` marker is written last: a snapshot of the temp taken while the writer is
+    still at work (what a kill leaves behind, copied into place) is refused as incomplete,
+    with everything but the marker already in it."""
+    import shutil
+
+    path = tmp_path / f"art{suffix}"
+    snap = tmp_path / "snapshot" / f"art{suffix}"
+    snap.parent.mkdir()
+    with ArtifactWriter(path, "pair_features", params={}) as w:
+        w.write_strings("file_names", NAMES)
+        app = w.ragged_appender("pairs", spatial=(np.float32, (36,)))
+        app.append(spatial=np.ones((4, 36), np.float32))
+        (tmp,) = [p for p in tmp_path.iterdir() if p.name.startswith(f".{path.name}.tmp-")]
+        if suffix == ".h5":
+            w._backend.f.flush()                   # make the on-disk file consistent to copy it
+            shutil.copy(tmp, snap)
+        else:
+            shutil.copytree(tmp, snap)
+    with pytest.raises(ArtifactError, match="incomplete"):
+        open_artifact(snap, "pair_features")
+    if suffix == ".h5":
+        with h5py.File(snap, "r") as f:
+            assert f.attrs["artifact_type"] == "pair_features" and "complete" not in f.attrs
+    else:
+        attrs = zarr.open_group(snap, mode="r").attrs
+        assert attrs["artifact_type"] == "pair_features" and "complete" not in attrs
+    with open_artifact(path, "pair_features") as art:          # the finished one is complete
+        assert art.strings("file_names") == NAMES
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
 def test_failed_rewrite_keeps_previous_artifact(tmp_path, suffix):
     path = tmp_path / f"art{suffix}"
     data = _write_sample(path)
