@@ -159,6 +159,7 @@ def test_dvc_repro_is_cached_and_param_changes_rerun_only_their_stage(tmp_path):
     proj = tmp_path / "proj"
     proj.mkdir()
     shutil.copy(ROOT / "dvc.yaml", proj / "dvc.yaml")
+    shutil.copy(ROOT / ".dvcignore", proj / ".dvcignore")
     for d in ("pipeline", "weakhoi"):
         shutil.copytree(ROOT / d, proj / d, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -167,7 +168,8 @@ def test_dvc_repro_is_cached_and_param_changes_rerun_only_their_stage(tmp_path):
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
                DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-               GIT_COMMITTER_EMAIL="t@t")
+               GIT_COMMITTER_EMAIL="t@t", PYTHONPATH=str(proj))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)   # as on a user's machine: the stages write __pycache__
 
     def sh(*cmd: str) -> str:
         r = subprocess.run(cmd, cwd=proj, env=env, capture_output=True, text=True)
@@ -181,6 +183,7 @@ def test_dvc_repro_is_cached_and_param_changes_rerun_only_their_stage(tmp_path):
     for stage in ("data", "detect@train", "detect@test", "encode", "spatial@train", "spatial@test"):
         assert f"Running stage '{stage}'" in first
     assert (proj / "artifacts" / "pairs" / "test.zarr").is_dir()
+    assert list((proj / "weakhoi").rglob("__pycache__")), "the stages ran the copied code"
     second = sh(*dvc, "repro")
     assert "Running stage" not in second
     params["spatial"]["max_humans"] = 3
