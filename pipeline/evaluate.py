@@ -36,7 +36,8 @@ def hicodet(
     dataset_kind: str = typer.Option("hicodet", "--dataset", help="hicodet or synhoi (annotation reader)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="Write metrics JSON: full/rare/non_rare (percent), per_class_ap "
-                                               "(fractions), setting, counts."),
+                                               "(fractions), setting, counts. An existing JSON file is replaced; "
+                                               "a directory, another kind of file or an input is refused."),
 ) -> None:
     """HICO-DET mAP (official MATLAB protocol: 11-point AP, min(IoU_h, IoU_o) >= 0.5 with the
     inclusive-pixel IoU, no fallback matching, all classes in the means). HOI ids are 0-based."""
@@ -82,7 +83,8 @@ def vcoco(
                                          "in COCO pixel coordinates as vsrl_eval.py expects."),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="Write metrics JSON (percent): agent_map, role_map_s1/s2 (25 "
-                                               "action-roles), role_map_s1/s2_no_point (24), per-class APs."),
+                                               "action-roles), role_map_s1/s2_no_point (24), per-class APs. An "
+                                               "existing JSON file is replaced; anything else is refused."),
 ) -> None:
     """V-COCO agent and role AP (official vsrl_eval.py semantics: all-point AP, scenario 1 and 2)."""
     from weakhoi.artifacts import JSON_KIND, check_replaceable, write_json
