@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: repro test venv bench clean-venv
+.PHONY: repro test check-lock venv bench clean-venv
 
 venv: $(STAMP)
 
@@ -22,6 +22,11 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# fails when the committed dvc.lock does not match the code and params (run `make repro`, commit
+# dvc.lock); part of `make test` too
+check-lock: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q tests/test_dvc_lock.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -15,6 +15,7 @@ from weakhoi.data.synhoi import SynHOIConfig, generate
 from weakhoi.errors import ConfigError
 
 from .params import load_params, reject_unknown, require, section
+from .runlog import record_run
 
 #: Keys of the ``synhoi`` section that must be present (the others default to SynHOIConfig's).
 REQUIRED_KEYS = ("seed", "num_train", "num_test", "min_size", "max_size")
@@ -33,7 +34,8 @@ def config_from_params(params_path: Path) -> SynHOIConfig:
 
 
 def command(
-    out_dir: Path = typer.Option(..., "--out-dir", help="Directory to write the dataset to (replaced)."),
+    out_dir: Path = typer.Option(..., "--out-dir", help="Directory to write the dataset to (a "
+                                 "SynHOI directory there is replaced; anything else is refused)."),
     params: Path = typer.Option(Path("params.yaml"), "--params", help="params.yaml with a 'synhoi' section."),
 ) -> None:
     """Generate SynHOI (seeded; identical bytes for the same params)."""
@@ -41,6 +43,7 @@ def command(
     total = cfg.num_train + cfg.num_test
     with tqdm(total=total, desc="synhoi", unit="img", disable=None) as bar:
         summary = generate(cfg, out_dir, progress=bar.update)
+    record_run(out_dir, "data", {"images": total})
     typer.echo(f"SynHOI written to {out_dir} (seed {cfg.seed})")
     typer.echo(f"  vocabulary: {summary['num_objects']} objects, {summary['num_verbs']} verbs, "
                f"{summary['num_hois']} HOI classes, {summary['num_rare']} rare (< {cfg.rare_threshold} train pairs)")

@@ -20,6 +20,7 @@ from weakhoi.detection.precomputed import BOX_FORMATS, LABEL_SPACES, MISSING
 from weakhoi.errors import AssetMissingError, ConfigError, DataError
 
 from .params import DEFAULT_PARAMS, boolean, integer, load_params, number, reject_unknown, section
+from .runlog import record_run
 
 SECTION = "detect"
 DEFAULTS: dict[str, Any] = {
@@ -96,7 +97,7 @@ def check_params(cfg: Mapping[str, Any], dataset: str, where: str = SECTION) -> 
     return resolve_params(cfg, dataset, where)[0]
 
 
-def _load_dataset(kind: str, annotations: Path, images: Path | None) -> Any:
+def _load_dataset(kind: str, annotations: Path, images: Path) -> Any:
     from weakhoi.data.loaders import load_dataset  # lazy: only the command needs the readers
 
     return load_dataset(kind, annotations, images)
@@ -105,18 +106,19 @@ def _load_dataset(kind: str, annotations: Path, images: Path | None) -> Any:
 def command(
     dataset: str = typer.Option(..., "--dataset", help="Dataset kind: hicodet, synhoi or vcoco."),
     annotations: Path = typer.Option(..., "--annotations", help="Annotation file of the split."),
-    images: Path | None = typer.Option(None, "--images", help="Image directory of the split "
-                                       "(needed by the torchvision backend)."),
+    images: Path = typer.Option(..., "--images", help="Image directory of the split (every "
+                                "backend checks that each listed image exists and is readable)."),
     out: Path = typer.Option(..., "--out", help="Output `proposals` artifact (.h5)."),
     params: Path = typer.Option(DEFAULT_PARAMS, "--params", help="params.yaml; uses its `detect` section."),
 ) -> None:
     """Object proposals per image: torchvision / precomputed / simulated (params: detect.*)."""
+    from weakhoi.artifacts import artifact_kind, check_replaceable
+
     raw = load_params(params)
     cfg, backend_arg = resolve_params(section(raw, SECTION, params) if SECTION in raw else {}, dataset)
+    check_replaceable(out, artifact_kind(out, "proposals"))   # before any work
     inputs: list[Path] = [annotations]
     if cfg["backend"] == "torchvision":
-        if images is None:
-            raise ConfigError("detect: --images is required with backend torchvision")
         from weakhoi.detection.torchvision_backend import resolve_weights  # imports torch
 
         try:
@@ -135,5 +137,7 @@ def command(
     props = run_detection(ds, cfg["backend"], backend_arg, cfg["score_threshold"],
                           cfg["nms_threshold"], cfg["max_detections"], cfg["batch_size"], cfg["device"])
     write_proposals(out, props, dataset, ds.vocab, cfg, inputs=inputs)
+    record_run(out, "detect", {"images": len(props), "detections": props.num_detections,
+                               "backend": props.backend})
     typer.echo(f"wrote {out} ({len(props)} images, {props.num_detections} detections, "
                f"backend {props.backend})")

@@ -10,16 +10,22 @@ batch_size, device, seed, npy_path, npy_normalize.
 """
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
 from pipeline.params import DEFAULT_PARAMS, integer, load_params, reject_unknown, section
+from pipeline.runlog import record_run
 from weakhoi.errors import ConfigError
 from weakhoi.vocab import DEFAULT_TEMPLATE, NO_INTERACTION_TEMPLATE, VCOCO_ROLE_TEMPLATES, Vocabulary
 
 SECTION = "encode"
+
+#: Placeholders a prompt template may use (`weakhoi.vocab.Vocabulary.prompts`).
+PLACEHOLDERS = ("verb", "verb_phrase", "object", "article")
+TEMPLATE_KEYS = ("template", "no_interaction_template", "vcoco_obj_template", "vcoco_instr_template")
 
 #: Keys of the `encode` section and their defaults (used for keys params.yaml leaves out).
 DEFAULTS: dict[str, Any] = {
@@ -47,7 +53,29 @@ def resolve_config(raw: dict[str, Any]) -> dict[str, Any]:
         cfg["pretrained"] = "none"
     integer(cfg, "batch_size", 1, SECTION)
     integer(cfg, "seed", 0, SECTION)
+    for key in TEMPLATE_KEYS:
+        check_template(cfg, key)
     return cfg
+
+
+def check_template(cfg: dict[str, Any], key: str, where: str = SECTION) -> str:
+    """``cfg[key]`` as a prompt template: a string whose ``{...}`` fields are all in
+    :data:`PLACEHOLDERS` (ConfigError naming the key, the bad field and the allowed ones)."""
+    t = cfg[key]
+    allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+    if not isinstance(t, str) or not t.strip():
+        raise ConfigError(f"params: {where}.{key} must be a non-empty string, got {t!r}")
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(t) if f is not None]
+        for f in fields:
+            if f not in PLACEHOLDERS:
+                raise ConfigError(f"params: {where}.{key}: unknown placeholder {{{f}}} in {t!r} "
+                                  f"(allowed: {allowed}; write {{{{ and }}}} for literal braces)")
+        t.format(**{p: "x" for p in PLACEHOLDERS})
+    except (ValueError, IndexError, KeyError) as e:
+        raise ConfigError(f"params: {where}.{key}: malformed template {t!r} ({e}; allowed "
+                          f"placeholders: {allowed})") from None
+    return t
 
 
 def vocabulary_for(dataset: str, annotations: Optional[Path]) -> Vocabulary:
@@ -72,9 +100,11 @@ def command(
     params: Path = typer.Option(DEFAULT_PARAMS, "--params", help="params.yaml to read section `encode` from."),
 ) -> None:
     """Encode one prompt per HOI class into the knowledge bank W_T [N, D]."""
+    from weakhoi.artifacts import artifact_kind, check_replaceable
     from weakhoi.clip import build_knowledge_bank, write_knowledge_bank
 
     cfg = resolve_config(section(load_params(params), SECTION, params))
+    check_replaceable(out, artifact_kind(out, "knowledge_bank"))   # before any work
     vocab = vocabulary_for(dataset, annotations)
     kb = build_knowledge_bank(
         vocab, kind=cfg["bank"], model=cfg["model"], pretrained=cfg["pretrained"],
@@ -84,5 +114,6 @@ def command(
         npy_path=cfg["npy_path"], npy_normalize=cfg["npy_normalize"], cache_dir=cfg["cache_dir"])
     write_knowledge_bank(out, kb, cfg, inputs=[annotations] if annotations is not None else [],
                          extra={"dataset": dataset})
+    record_run(out, "encode", {"shape": list(kb.bank.shape)})
     typer.echo(f"knowledge bank {tuple(kb.bank.shape)} ({cfg['bank']}, {cfg['model']}, "
                f"pretrained={kb.attrs['pretrained']}) -> {out}")

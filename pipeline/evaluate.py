@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from . import evaluate_stage
+from .runlog import record_run
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help=__doc__)
@@ -40,13 +41,18 @@ def hicodet(
     dataset_kind: str = typer.Option("hicodet", "--dataset", help="hicodet or synhoi (annotation reader)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="Write metrics JSON: full/rare/non_rare (percent), per_class_ap "
-                                               "(fractions), setting, counts."),
+                                               "(fractions), setting, counts. An existing JSON file is replaced; "
+                                               "a directory, another kind of file or an input is refused."),
 ) -> None:
     """HICO-DET mAP (official MATLAB protocol: 11-point AP, min(IoU_h, IoU_o) >= 0.5 with the
     inclusive-pixel IoU, no fallback matching, all classes in the means). HOI ids are 0-based."""
+    from weakhoi.artifacts import JSON_KIND, check_replaceable
     from weakhoi.data.loaders import load_dataset
     from weakhoi.eval.detections import read_detections_json
     from weakhoi.eval.hicodet import evaluate_hicodet, image_objects_from_anno_mat, write_metrics
+
+    if output is not None:   # before any work: never replace a directory or one of the inputs
+        check_replaceable(output, JSON_KIND, [annotations, detections, image_labels])
 
     # the evaluation never uses image sizes: layouts without them (test_hico.json) need no images
     dataset = load_dataset(dataset_kind, annotations, split="test", require_sizes=False)
@@ -64,6 +70,7 @@ def hicodet(
             labels = str(image_labels) if image_labels is not None else "objects of the annotated pairs (fallback)"
         write_metrics(output, result, extra={"annotations": str(annotations), "detections": str(detections),
                                              "known_object_labels": labels})
+        record_run(output, "evaluate hicodet", {"full": result.full})
         typer.echo(f"wrote {output}")
 
 
@@ -85,13 +92,17 @@ def vcoco(
                                                     "of the official one, see README)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o",
                                           help="Write metrics JSON (percent): agent_map, role_map_s1/s2 (25 "
-                                               "action-roles), role_map_s1/s2_no_point (24), per-class APs."),
+                                               "action-roles), role_map_s1/s2_no_point (24), per-class APs. An "
+                                               "existing JSON file is replaced; anything else is refused."),
 ) -> None:
     """V-COCO agent and role AP (official vsrl_eval.py semantics: all-point AP, scenario 1 and 2)."""
+    from weakhoi.artifacts import JSON_KIND, check_replaceable, write_json
     from weakhoi.errors import ConfigError
     from weakhoi.eval.vcoco import evaluate_vcoco, load_vcoco_ground_truth, read_vcoco_detections_json
 
     official = (vcoco_json, coco_json, split_ids)
+    if output is not None:   # before any work: never replace a directory or one of the inputs
+        check_replaceable(output, JSON_KIND, [p for p in (*official, annotations, detections) if p is not None])
     if annotations is not None:
         if any(p is not None for p in official):
             raise ConfigError("give either --annotations or --vcoco-json/--coco-json/--split-ids")
@@ -112,7 +123,6 @@ def vcoco(
     if output is not None:
         doc = result.to_json_dict()
         doc.update({**sources, "detections": str(detections)})
-        from weakhoi.artifacts import write_json
-
         write_json(output, doc, indent=1)
+        record_run(output, "evaluate vcoco", {"agent_map": doc["agent_map"]})
         typer.echo(f"wrote {output}")

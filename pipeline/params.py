@@ -1,6 +1,7 @@
 """params.yaml access for the stage entry points (the library never reads params)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -12,12 +13,40 @@ from weakhoi.errors import ConfigError
 DEFAULT_PARAMS = Path("params.yaml")
 
 
+class _ParamsLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that reads floats as YAML 1.2 (and DVC, which tracks params.yaml
+    with a YAML 1.2 parser) does: ``1e-8`` and ``1E+3`` are numbers, not the strings PyYAML's
+    YAML 1.1 rules make of them (those require a dot: ``1.0e-8``)."""
+
+
+_FLOAT_12 = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                           |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                           |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                           |[-+]?\.(?:inf|Inf|INF)
+                           |\.(?:nan|NaN|NAN))$""", re.X)
+_ParamsLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_ParamsLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12,
+                                    list("-+0123456789."))
+
+
 def load_params(path: Path | str = DEFAULT_PARAMS) -> dict[str, Any]:
+    """The params file as a dict: ConfigError naming the file when it is missing, unreadable,
+    not valid YAML (with the line and column) or not a mapping. Safe loading only."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"params file not found: {path}")
-    with path.open("r", encoding="utf-8") as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with path.open("r", encoding="utf-8") as f:
+            data = yaml.load(f, Loader=_ParamsLoader) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the params file ({e})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     return data
@@ -59,7 +88,10 @@ def number(cfg: Mapping[str, Any], key: str, lo: float, hi: float, where: str,
         ok = (lo < x if open_lo else lo <= x) and (x < hi if open_hi else x <= hi)
     if not ok:
         span = f"{'(' if open_lo else '['}{_fmt(lo)}, {_fmt(hi)}{')' if open_hi else ']'}"
-        raise ConfigError(f"params: {where}.{key} must be a number in {span}, got {v!r}")
+        hint = ""
+        if isinstance(v, str) and _FLOAT_12.match(v.strip()):   # a quoted number
+            hint = f" (a string; write it unquoted, e.g. {v.strip()})"
+        raise ConfigError(f"params: {where}.{key} must be a number in {span}, got {v!r}{hint}")
     return float(v)
 
 

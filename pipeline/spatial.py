@@ -19,6 +19,7 @@ import typer
 from weakhoi.spatial import write_pair_features
 
 from .params import DEFAULT_PARAMS, boolean, integer, load_params, number, reject_unknown, section
+from .runlog import record_run
 
 SECTION = "spatial"
 KEYS = ("human_score_threshold", "object_score_threshold", "nms_threshold", "max_humans",
@@ -53,4 +54,5 @@ def command(
 ) -> None:
     """Candidate human-object pairs and their 36-d spatial encoding (params: spatial.*)."""
     n = build_pair_features(proposals, out, section(load_params(params), SECTION, params))
+    record_run(out, "spatial", {"pairs": n})
     typer.echo(f"wrote {out} ({n} pairs)")

@@ -1,7 +1,8 @@
 """Contact sheets of what the pipeline produces: `dataset` (ground-truth HOI pairs of a split) and
 `proposals` (a `proposals` artifact's detections, optionally with the number of candidate pairs
-per image from a `pair_features` artifact). Reads no params.yaml section; the PNG is written
-atomically (nothing is left at --out on error).
+per image from a `pair_features` artifact). Reads no params.yaml section (no --params); the PNG
+is written atomically (nothing is left at --out on error) and replaces only a PNG, never an
+input.
 """
 from __future__ import annotations
 
@@ -14,13 +15,19 @@ from PIL import Image
 
 from weakhoi.errors import ArtifactError, ConfigError, DataError
 
+from .runlog import record_run
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help=__doc__)
 
 
-def _check_sheet_options(out: Path, num: int, columns: int, scale: int, colours: int) -> None:
+def _check_sheet_options(out: Path, num: int, columns: int, scale: int, colours: int,
+                         inputs: Sequence[Optional[Path]]) -> None:
+    from weakhoi.artifacts import PNG_KIND, check_replaceable
+
     if out.suffix.lower() != ".png":
         raise ConfigError(f"viz: --out {out} must end in .png")
+    check_replaceable(out, PNG_KIND, [p for p in inputs if p is not None])
     if colours != 0 and not 2 <= colours <= 256:
         raise ConfigError(f"viz: --colours must be 0 (full RGB) or in [2, 256], got {colours}")
     for name, v in (("--num", num), ("--columns", columns), ("--scale", scale)):
@@ -53,12 +60,12 @@ def open_image(path: Path, entry: str, size: tuple[int, int] | None = None) -> I
 def save_png(image: Image.Image, out: Path, colours: int = 0) -> None:
     """Write ``image`` to ``out`` as PNG, atomically; ``colours`` > 0: a palette PNG of that many
     colours (median cut, no dithering; SynHOI's pixel noise makes full-RGB sheets large)."""
-    from weakhoi.artifacts import atomic_output
+    from weakhoi.artifacts import PNG_KIND, atomic_output
 
     if colours:
         image = image.quantize(colors=colours, method=Image.Quantize.MEDIANCUT,
                                dither=Image.Dither.NONE)
-    with atomic_output(out) as tmp:
+    with atomic_output(out, PNG_KIND) as tmp:
         image.save(tmp, format="PNG", optimize=True)
 
 
@@ -87,7 +94,7 @@ def dataset_sheet(
     from weakhoi.data.loaders import load_dataset
     from weakhoi.viz import contact_sheet, draw_pairs
 
-    _check_sheet_options(out, num, columns, scale, colours)
+    _check_sheet_options(out, num, columns, scale, colours, [annotations, images])
     ds = load_dataset(dataset, annotations, images)
     if len(ds) == 0:
         raise DataError(f"{annotations}: no images")
@@ -99,6 +106,7 @@ def dataset_sheet(
         tiles.append(draw_pairs(img, r.boxes_h, r.boxes_o, labels, scale=scale))
         captions.append(f"{r.file_name}: {r.num_pairs} pair{'s' if r.num_pairs != 1 else ''}")
     save_png(contact_sheet(tiles, columns, scale=1, captions=captions), out, colours)
+    record_run(out, "viz dataset", {"images": len(tiles)})
     typer.echo(f"wrote {out} ({len(tiles)} images of {annotations})")
 
 
@@ -158,7 +166,7 @@ def proposals_sheet(
     from weakhoi.detection import read_proposals
     from weakhoi.viz import contact_sheet, draw_detections
 
-    _check_sheet_options(out, num, columns, scale, colours)
+    _check_sheet_options(out, num, columns, scale, colours, [proposals, images, pairs, annotations])
     props = read_proposals(proposals)
     if len(props) == 0:
         raise ArtifactError(f"{proposals}: no images")
@@ -184,4 +192,5 @@ def proposals_sheet(
         captions.append(text)
         typer.echo(text)
     save_png(contact_sheet(tiles, columns, scale=1, captions=captions), out, colours)
+    record_run(out, "viz proposals", {"images": len(tiles)})
     typer.echo(f"wrote {out} ({len(tiles)} images of {proposals})")

@@ -15,6 +15,19 @@ def _shared_data_dir() -> Path:
     return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def run_log_dir(tmp_path_factory) -> Path:
+    """Run records of the commands the tests run go to a temp dir, not the checkout's logs/."""
+    d = tmp_path_factory.mktemp("run_logs")
+    old = os.environ.get("WEAKHOI_RUN_LOG_DIR")
+    os.environ["WEAKHOI_RUN_LOG_DIR"] = str(d)       # subprocesses inherit it
+    yield d
+    if old is None:
+        os.environ.pop("WEAKHOI_RUN_LOG_DIR", None)
+    else:
+        os.environ["WEAKHOI_RUN_LOG_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Directory holding hicodet/, vcoco/, images/ from the shared data; skip if absent."""

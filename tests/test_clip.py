@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import open_clip
@@ -28,14 +29,19 @@ def hico_bank(tiny):
 
 
 # config registration -------------------------------------------------------------------------
-def test_tiny_config_registered_idempotently():
+def test_tiny_config_registered_idempotently(monkeypatch, tmp_path):
+    """weakhoi's config directory is registered once, wherever the checkout and the venv live:
+    with a clone at ~/weakhoi, open_clip's own config directory (in ~/weakhoi/.venv) has
+    'weakhoi' in its path too, so the test compares directories, not words."""
     from open_clip import factory
 
+    decoy = tmp_path / "weakhoi" / ".venv" / "lib" / "open_clip" / "model_configs"   # such a venv
+    monkeypatch.setattr(factory, "_MODEL_CONFIG_PATHS", [decoy, *factory._MODEL_CONFIG_PATHS])
     clip.register_configs()
     clip.register_configs()
     assert clip.TINY_MODEL in open_clip.list_models()
-    ours = [p for p in factory._MODEL_CONFIG_PATHS if "weakhoi" in str(p)]
-    assert len(ours) == 1
+    ours = clip._config_dir().resolve()
+    assert sum(Path(p).resolve() == ours for p in factory._MODEL_CONFIG_PATHS) == 1
     cfg = open_clip.get_model_config(clip.TINY_MODEL)
     assert cfg["embed_dim"] == 128
     assert cfg["vision_cfg"]["layers"] == [1, 1, 1, 1]

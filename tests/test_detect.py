@@ -302,7 +302,8 @@ def test_simulated_determinism_and_order_independence(vocab):
 
 def test_simulated_recall_false_positives_and_scores(vocab):
     ds = toy_dataset(vocab, n=60)
-    props = run_detection(ds, "simulated", {"seed": 0}, 0.2, 0.5, 100)  # defaults otherwise
+    props = run_detection(ds, "simulated", {"seed": 0}, 0.2, 0.5, 100,  # defaults otherwise
+                          check_images=False)                       # toy dataset: no images
     assert props.meta["jitter"] == SimulationParams().jitter and props.meta["score_threshold"] == 0.2
     found = total = fps = 0
     for r, d in zip(ds, props.detections):
@@ -394,7 +395,13 @@ def test_cli_writes_artifact(tmp_path, vocab, monkeypatch):
     from pipeline.cli import app
     from weakhoi.artifacts import open_artifact
 
-    ds = toy_dataset(vocab, n=4)
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    ds = toy_dataset(vocab, n=4, image_root=images)
+    for r in ds:
+        Image.new("RGB", (r.width, r.height)).save(images / r.file_name)
     ann = tmp_path / "instances_test.json"
     ann.write_text("{}")
     seen = {}
@@ -410,9 +417,9 @@ def test_cli_writes_artifact(tmp_path, vocab, monkeypatch):
     out = tmp_path / "proposals" / "test.h5"
     out.parent.mkdir()
     res = CliRunner().invoke(app, ["detect", "--dataset", "synhoi", "--annotations", str(ann),
-                                   "--out", str(out), "--params", str(params)])
+                                   "--images", str(images), "--out", str(out), "--params", str(params)])
     assert res.exit_code == 0, res.output
-    assert seen["kind"] == "synhoi" and seen["images"] is None
+    assert seen["kind"] == "synhoi" and seen["images"] == images
     with open_artifact(out, "proposals") as art:
         assert art.attrs["backend"] == "simulated" and art.attrs["simulation"]["seed"] == 7
         assert art.attrs["params"]["max_detections"] == 2
@@ -424,13 +431,14 @@ def test_run_detection_precomputed_applies_postprocessing(tmp_path, vocab):
     ds = HOIDataset("toy", "test", vocab, [rec("a.png", 30, 30, [], [], []), rec("b.png", 30, 30, [], [], [])])
     _dump(tmp_path / "a.json", {"boxes": [[0, 0, 10, 10], [1, 0, 10, 10], [0, 0, 10, 10], [5, 5, 9, 9]],
                                 "scores": [0.9, 0.8, 0.7, 0.1], "labels": [1, 1, 2, 0]})
-    props = run_detection(ds, "precomputed", {"dir": tmp_path, "label_space": "dataset"}, 0.2, 0.5, 100)
+    props = run_detection(ds, "precomputed", {"dir": tmp_path, "label_space": "dataset"}, 0.2, 0.5, 100,
+                          check_images=False)
     np.testing.assert_array_equal(props.detections[0].labels, [1, 2])  # NMS dropped 0.8, threshold 0.1
     assert len(props.detections[1]) == 0 and props.meta["max_detections"] == 100
     with pytest.raises(ConfigError, match=r"backend_params\['dir'\]"):
-        run_detection(ds, "precomputed", {}, 0.2, 0.5, 100)
+        run_detection(ds, "precomputed", {}, 0.2, 0.5, 100, check_images=False)
     with pytest.raises(ConfigError, match="backend"):
-        run_detection(ds, "yolo", {}, 0.2, 0.5, 100)
+        run_detection(ds, "yolo", {}, 0.2, 0.5, 100, check_images=False)
 
 
 def test_degenerate_and_outside_boxes_never_reach_the_artifact(tmp_path, vocab):
@@ -443,7 +451,8 @@ def test_degenerate_and_outside_boxes_never_reach_the_artifact(tmp_path, vocab):
                                           [1, 1, 1e30, 5],       # huge -> clipped to the border
                                           [3, 3, 8, 8]],
                                 "scores": [0.9, 0.8, 0.7, 0.6, 0.5], "labels": [1, 1, 2, 2, 0]})
-    props = run_detection(ds, "precomputed", {"dir": tmp_path, "label_space": "dataset"}, 0.0, 1.0, 100)
+    props = run_detection(ds, "precomputed", {"dir": tmp_path, "label_space": "dataset"}, 0.0, 1.0, 100,
+                          check_images=False)
     d = props.detections[0]
     np.testing.assert_allclose(d.boxes, [[0, 0, 12, 8], [1, 1, 30, 5], [3, 3, 8, 8]])
     np.testing.assert_array_equal(d.labels, [1, 2, 0])

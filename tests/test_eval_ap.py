@@ -74,6 +74,19 @@ def test_allpoint_ap_hand_values():
     assert voc_ap_allpoint(np.zeros(0), np.zeros(0)) == 0.0
 
 
+def test_allpoint_ap_uses_the_precision_envelope():
+    """fp tp tp, npos 2: rec 0 .5 1, prec 0 .5 2/3. The envelope (max precision to the right)
+    is 2/3 over the whole recall range, so AP = 2/3; the raw precisions would give
+    .5 * .5 + .5 * 2/3 = 7/12."""
+    rec, prec = precision_recall([0, 1, 1], [1, 0, 0], 2)
+    np.testing.assert_array_equal(rec, [0.0, 0.5, 1.0])
+    assert voc_ap_allpoint(rec, prec) == pytest.approx(2 / 3, abs=1e-15)
+    # tp fp fp tp tp fp, npos 4: rec .25 .25 .25 .5 .75 .75, prec 1 .5 1/3 .5 .6 .5; envelope at
+    # the recall steps: 1 (to .25), .6 (to .5), .6 (to .75), 0 (to 1)
+    rec, prec = precision_recall([1, 0, 0, 1, 1, 0], [0, 1, 1, 0, 0, 1], 4)
+    assert voc_ap_allpoint(rec, prec) == pytest.approx(0.25 * 1 + 0.25 * 0.6 + 0.25 * 0.6, abs=1e-15)
+
+
 def test_monotone_variant_matches_on_random_rankings():
     rng = np.random.default_rng(0)
     for _ in range(200):

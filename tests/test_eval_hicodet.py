@@ -454,12 +454,12 @@ def test_write_detections_json_is_atomic(tmp_path):
     """A failure while streaming (a NaN score in the second image) leaves the previous file
     untouched and no temporary sibling behind."""
     out = tmp_path / "dets.json"
-    out.write_text("previous")
+    out.write_text('{"previous": true}')                      # a JSON output of an earlier run
     dets = HOIDetections.from_arrays([0, 1], [[0, 0, 5, 5]] * 2, [[1, 1, 6, 6]] * 2, [3, 4],
                                      [0.9, float("nan")])
     with pytest.raises(ValueError, match="non-finite score in image b.jpg"):
         write_detections_json(out, ["a.jpg", "b.jpg"], dets)
-    assert out.read_text() == "previous"
+    assert out.read_text() == '{"previous": true}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dets.json"]
     ok = HOIDetections.from_arrays([1], [[0, 0, 5, 5]], [[1, 1, 6, 6]], [4], [0.5])
     write_detections_json(out, ["a.jpg", "b.jpg"], ok)

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from weakhoi.errors import DataError
-from weakhoi.eval.ap import voc_ap_allpoint
 from weakhoi.eval.vcoco import (evaluate_vcoco, load_vcoco_ground_truth, read_vcoco_detections_json,
                                 vcoco_detections_from_list)
 
@@ -149,7 +148,45 @@ def test_errors(toy, tmp_path):
         load_vcoco_ground_truth(tmp_path / "vcoco.json", tmp_path / "coco.json", tmp_path / "split.ids")
 
 
+def test_person_iou_exactly_one_half_is_a_match(tmp_path):
+    """A detection whose person box has IoU exactly 0.5 (+1 convention, exact in float32) with
+    the ground-truth person counts (official: ovmax >= 0.5); one pixel less does not."""
+    gt = write_official(tmp_path, [(1, 300, 300)],
+                        [(1, 1, 1, [0, 0, 100, 100]), (2, 1, 2, [150, 150, 40, 40])],   # person 0..99
+                        [(1, 1, {"hold": [2]})])
+    half = evaluate_vcoco(gt, vcoco_detections_from_list([det(1, [0, 0, 99, 49], hold_agent=0.9)], gt))
+    assert half.to_json_dict()["agent_ap"]["hold"] == pytest.approx(100.0)     # 100 x 50 / 100 x 100
+    less = evaluate_vcoco(gt, vcoco_detections_from_list([det(1, [0, 0, 99, 48], hold_agent=0.9)], gt))
+    assert less.to_json_dict()["agent_ap"]["hold"] == 0.0
+
+
+def test_agent_map_counts_actions_without_positives_as_zero(tmp_path):
+    """Official agent mAP: nansum over the actions / number of actions, so an action without
+    positives (AP NaN) lowers the mean; the role means skip such classes (nanmean)."""
+    gt = write_official(tmp_path, [(1, 300, 300)],
+                        [(1, 1, 1, [0, 0, 100, 100]), (2, 1, 2, [150, 150, 40, 40])],
+                        [(1, 1, {"hold": [2], "stand": [], "cut": [0, 2]})])    # nobody points
+    r = evaluate_vcoco(gt, vcoco_detections_from_list(
+        [det(1, [0, 0, 99, 99], hold_agent=0.9, hold_obj=[150, 150, 189, 189, 0.9])], gt))
+    d = r.to_json_dict()
+    assert np.isnan(r.agent_ap[gt.actions.index("point")]) and d["agent_ap"]["point"] is None
+    assert d["agent_ap"]["hold"] == pytest.approx(100.0)
+    assert d["agent_map"] == pytest.approx(100.0 / 4)      # hold 1, stand 0, cut 0, point NaN -> / 4
+    assert d["role_ap_s1"]["point-instr"] is None
+    assert d["role_map_s1"] == pytest.approx(100.0 / 3)    # hold-obj 1, cut-instr 0, cut-obj 0
+
+
 # -- independent slow reference: plain port of vsrl_eval's loops -----------------------------------
+
+def ref_voc_ap(rec, prec):
+    """All-point AP written out as vsrl_eval does it (a loop for the envelope), independent of
+    weakhoi.eval.ap."""
+    mrec = [0.0, *map(float, rec), 1.0]
+    mpre = [0.0, *map(float, prec), 0.0]
+    for i in range(len(mpre) - 2, -1, -1):
+        mpre[i] = float(np.maximum(mpre[i], mpre[i + 1]))
+    return sum((mrec[i + 1] - mrec[i]) * mpre[i + 1] for i in range(len(mrec) - 1) if mrec[i + 1] != mrec[i])
+
 
 def ref_overlap(boxes, ref):
     f = np.float32
@@ -227,7 +264,7 @@ def reference(gt, dets_list, role=None, scenario=1):
             ap = 0.0
         else:
             prec = a_tp / np.maximum(a_tp + a_fp, np.float32(np.finfo(np.float64).eps))
-            ap = float(np.float32(voc_ap_allpoint(rec.astype(np.float64), prec.astype(np.float64))))
+            ap = float(np.float32(ref_voc_ap(rec.astype(np.float64), prec.astype(np.float64))))
         out[(a, r)] = ap
     return out
 

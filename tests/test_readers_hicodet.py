@@ -3,6 +3,7 @@ PPDM/QPIC layout and bad inputs."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -273,6 +274,35 @@ def test_qpic_errors(tmp_path):
     p.write_text(json.dumps(e))
     with pytest.raises(DataError, match=r"entry 1 \(b.jpg\).*missing key 'hoi_annotation'"):
         read_hico_qpic_json(p, sizes=sizes)
+
+
+@pytest.mark.parametrize("key, value", [("hoi_category_id", 3.5), ("subject_id", 0.5),
+                                        ("category_id", "27"), ("object_id", True)])
+def test_qpic_non_integer_ids_are_refused_not_truncated(tmp_path, key, value):
+    """Issue 7 item 5: `int(3.5)` silently made HOI 3 of a non-integer id."""
+    e = _qpic_entries()
+    e[0]["hoi_annotation"][0][key] = value
+    p = tmp_path / "test_hico.json"
+    p.write_text(json.dumps(e))
+    with pytest.raises(DataError, match=rf"entry 0 \(a.jpg\): hoi_annotation\[0\]: {key} must be an "
+                                        rf"integer, got {re.escape(repr(value))}"):
+        read_hico_qpic_json(p, sizes={"a.jpg": (100, 100), "b.jpg": (30, 40)})
+
+
+def test_mat_non_integer_hoi_id_is_refused(tmp_path):
+    p = tmp_path / "ids.mat"
+    scipy.io.savemat(p, {"bbox_train": _images([("x.jpg", 10, 10, [(5.5, [(1, 1, 5, 5)], [(1, 1, 5, 5)],
+                                                                   [[1, 1]], 0)])])})
+    with pytest.raises(DataError, match=r"x.jpg\): hoi\[0\]: field 'id' must be an integer, got 5.5"):
+        read_hicodet_mat(p)
+
+
+def test_directory_lookup_lists_each_candidate_once(tmp_path):
+    """Issue 7 item 8: the lookup error listed test_hico.json twice."""
+    with pytest.raises(DataError, match="looked for") as e:
+        load_dataset("hicodet", tmp_path, split="test")
+    looked = str(e.value).split("looked for ")[1].rstrip(")").split(", ")
+    assert looked == ["instances_test.json", "instances_test2015.json", "anno_bbox.mat", "test_hico.json"]
 
 
 # ---------------------------------------------------------------------------------------------

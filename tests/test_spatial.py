@@ -16,7 +16,7 @@ from weakhoi.boxes import batched_nms, nms
 from weakhoi.spatial import (DEFAULT_EPS, FEATURE_NAMES, hflip_encoding, image_pairs, pair_indices,
                              select_candidates, spatial_base_features, spatial_encoding)
 
-EPS = DEFAULT_EPS
+EPS = 1e-8   # the documented default, written out: the hand-computed cases check the library's own
 
 
 def _enc(p18: list[float], eps: float = EPS) -> np.ndarray:
@@ -50,14 +50,20 @@ def _reference_p(bh, bo, W, H, eps=EPS) -> list[float]:
             dy if cyo > cyh else 0.0, dy if cyo < cyh else 0.0]
 
 
-def _one(bh, bo, W, H, eps=EPS) -> np.ndarray:
-    return spatial_encoding(np.array([bh], float), np.array([bo], float), W, H, eps)[0]
+def _one(bh, bo, W, H, eps=None) -> np.ndarray:
+    """Encoding of one pair; ``eps=None`` uses the library's default (checked against EPS)."""
+    kw = {} if eps is None else {"eps": eps}
+    return spatial_encoding(np.array([bh], float), np.array([bo], float), W, H, **kw)[0]
 
 
 # ------------------------------------------------------------------ hand-computed encodings
 
 def test_feature_names_cover_18():
     assert len(FEATURE_NAMES) == 18 and len(set(FEATURE_NAMES)) == 18
+
+
+def test_default_eps_is_the_documented_one():
+    assert DEFAULT_EPS == 1e-8
 
 
 def test_hand_computed_basic_case():
@@ -278,6 +284,21 @@ def test_select_thresholds_and_caps():
                                              human_score_threshold=0.2, object_score_threshold=0.3))
     # human-major, self-pairs removed: (4,3), (4,1), (1,4), (1,3)
     assert list(zip(hp.tolist(), op.tolist())) == [(4, 3), (4, 1), (1, 4), (1, 3)]
+
+
+def test_select_keeps_scores_exactly_on_the_thresholds():
+    """score >= threshold is kept, for humans and for objects (0.25, 0.5: exact doubles)."""
+    boxes = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10], [60, 0, 70, 10]], float)
+    scores = np.array([0.25, 0.2499999, 0.5, 0.4999999])
+    labels = np.array([PERSON, PERSON, 3, 3])
+    h, o = select_candidates(boxes, scores, labels, PERSON, human_score_threshold=0.25,
+                             object_score_threshold=0.5, humans_as_objects=False)
+    assert h.tolist() == [0] and o.tolist() == [2]
+    # float32 scores as stored in a proposals artifact, at a float32-exact threshold
+    h, o = select_candidates(boxes, scores.astype(np.float32), labels, PERSON,
+                             human_score_threshold=0.25, object_score_threshold=0.5,
+                             humans_as_objects=False)
+    assert h.tolist() == [0] and o.tolist() == [2]
 
 
 def test_select_caps_keep_highest_scores():

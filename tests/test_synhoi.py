@@ -228,7 +228,8 @@ def test_deterministic_bytes(tmp_path):
     generate(SynHOIConfig(seed=7, **SMALL), tmp_path / "b")
     generate(SynHOIConfig(seed=8, **SMALL), tmp_path / "c")
     a, b, c = (_tree_digest(tmp_path / k) for k in "abc")
-    assert len(a) == 2 + 12 + 4
+    assert len(a) == 2 + 12 + 4 + 1                      # + the weakhoi output marker
+    assert ".weakhoi-output.json" in a
     assert a == b
     assert a["instances_train.json"] != c["instances_train.json"]
     assert a["images/train/synhoi_train_000000.png"] != c["images/train/synhoi_train_000000.png"]
@@ -243,7 +244,7 @@ def test_deterministic_bytes(tmp_path):
 
 def test_generate_replaces_existing_and_is_atomic_on_error(tmp_path, monkeypatch):
     out = tmp_path / "ds"
-    out.mkdir()
+    generate(SynHOIConfig(seed=2, **SMALL), out)            # a previous SynHOI output
     (out / "old.txt").write_text("old")
     calls = {"n": 0}
     real = synhoi.generate_image

@@ -223,11 +223,12 @@ def test_cli_missing_image_leaves_no_output(tiny, tmp_path):
     with pytest.raises(DataError, match=re.escape(victim)):
         invoke("proposals", "--proposals", tiny["props_test"], "--images", images, "--out", out)
     assert not out.exists()
-    out.write_bytes(b"old")                                    # an existing sheet is left untouched
+    Image.new("RGB", (4, 4)).save(out)                        # an existing sheet is left untouched
+    old = out.read_bytes()
     with pytest.raises(DataError, match=re.escape(victim)):
         invoke("dataset", "--annotations", tiny["data"] / "instances_test.json", "--images", images,
                "--out", out)
-    assert out.read_bytes() == b"old"
+    assert out.read_bytes() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "sheet.png"]
 
 

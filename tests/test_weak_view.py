@@ -2,6 +2,11 @@
 a reference to the box-level records."""
 from __future__ import annotations
 
+import array
+import collections
+import functools
+import gc
+import types
 from pathlib import Path
 
 import numpy as np
@@ -39,34 +44,80 @@ def small_ds() -> HOIDataset:
     return HOIDataset("hicodet", "train", V, recs, image_root=Path("/nonexistent"))
 
 
+_TERMINAL = (str, int, float, complex, bool, type(None), Path, np.generic, type, types.ModuleType,
+             types.CodeType, types.BuiltinFunctionType)
+
+
 def _walk(obj, seen, path="view"):
-    """Yield (path, value) for every object reachable through vars(), containers and slots."""
+    """Yield (path, value) for everything reachable from ``obj``: attributes (``vars``, slots),
+    containers, array bases, closures (cells), defaults, bound methods, partials and whatever
+    else the interpreter says an object refers to (``gc.get_referents``); modules, classes and
+    function globals are not followed."""
     if id(obj) in seen:
         return
     seen.add(id(obj))
     yield path, obj
-    if isinstance(obj, (str, bytes, int, float, bool, type(None), Path, np.ndarray, np.generic)):
+    if isinstance(obj, _TERMINAL) or isinstance(obj, (bytes, bytearray, memoryview, array.array)):
+        return
+    if isinstance(obj, np.ndarray):
+        if obj.base is not None:
+            yield from _walk(obj.base, seen, f"{path}.base")
         return
     if isinstance(obj, dict):
-        for k, v in obj.items():
+        for k, v in list(obj.items()):
             yield from _walk(k, seen, f"{path}[{k!r}]#key")
             yield from _walk(v, seen, f"{path}[{k!r}]")
         return
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        for i, v in enumerate(obj):
+    if isinstance(obj, (list, tuple, set, frozenset, collections.deque)):
+        for i, v in enumerate(list(obj)):
             yield from _walk(v, seen, f"{path}[{i}]")
         return
+    if isinstance(obj, types.CellType):
+        try:
+            contents = obj.cell_contents
+        except ValueError:          # empty cell
+            return
+        yield from _walk(contents, seen, f"{path}.cell_contents")
+        return
+    if isinstance(obj, types.FunctionType):
+        for i, cell in enumerate(obj.__closure__ or ()):
+            yield from _walk(cell, seen, f"{path}.__closure__[{i}]")
+        for name in ("__defaults__", "__kwdefaults__", "__dict__"):
+            yield from _walk(getattr(obj, name), seen, f"{path}.{name}")
+        return
+    if isinstance(obj, types.MethodType):
+        yield from _walk(obj.__self__, seen, f"{path}.__self__")
+        yield from _walk(obj.__func__, seen, f"{path}.__func__")
+        return
+    if isinstance(obj, functools.partial):
+        for name in ("func", "args", "keywords"):
+            yield from _walk(getattr(obj, name), seen, f"{path}.{name}")
+        return
     try:
-        attrs = vars(obj)
+        attrs = dict(vars(obj))
     except TypeError:
-        attrs = {s: getattr(obj, s) for s in getattr(type(obj), "__slots__", ()) if hasattr(obj, s)}
+        attrs = {}
+    for cls in type(obj).__mro__:
+        for slot in getattr(cls, "__slots__", ()):
+            if hasattr(obj, slot):
+                attrs[slot] = getattr(obj, slot)
     for k, v in attrs.items():
         yield from _walk(v, seen, f"{path}.{k}")
+    for k, ref in enumerate(gc.get_referents(obj)):
+        if not isinstance(ref, (type, types.ModuleType)) and ref is not getattr(obj, "__dict__", None):
+            yield from _walk(ref, seen, f"{path}<ref {k}>")
 
 
 def _assert_image_level_only(view: WeakLabelView, ds: HOIDataset):
-    box_ids = {id(a) for r in ds for a in (r.boxes_h, r.boxes_o)}
-    box_ids |= {id(a.base) for r in ds for a in (r.boxes_h, r.boxes_o) if a.base is not None}
+    """Nothing reachable from ``view`` is a record, the dataset, a box array, a box buffer, a
+    coordinate value of a (non-integer) box corner, or the bytes of a box."""
+    box_arrays = [a for r in ds for a in (r.boxes_h, r.boxes_o)]
+    box_ids = {id(a) for a in box_arrays} | {id(a.base) for a in box_arrays if a.base is not None}
+    coords = np.concatenate([a.reshape(-1) for a in box_arrays]) if box_arrays else np.zeros(0)
+    coords = coords[np.isfinite(coords) & (coords != np.round(coords))]       # [C] telling values
+    values = np.unique(np.concatenate([coords, coords.astype(np.float32).astype(np.float64)]))
+    rows = [b.tobytes() for a in box_arrays for b in (a.astype(np.float64), a.astype(np.float32))
+            for b in b if np.isfinite(b).all()]
     n = 0
     for path, v in _walk(view, set()):
         n += 1
@@ -74,6 +125,18 @@ def _assert_image_level_only(view: WeakLabelView, ds: HOIDataset):
         if isinstance(v, np.ndarray):
             assert not (v.ndim >= 2 and v.shape[-1] == 4 and v.dtype.kind == "f"), f"{path} is a box array"
             assert id(v) not in box_ids and id(v.base) not in box_ids, f"{path} shares a box buffer"
+        floats = None
+        if isinstance(v, float):
+            floats = np.array([v])
+        elif isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            floats = v.reshape(-1).astype(np.float64)
+        elif isinstance(v, array.array) and v.typecode in "fd":
+            floats = np.array(v, dtype=np.float64)
+        if floats is not None and floats.size:
+            assert not np.isin(floats, values).any(), f"{path} holds box coordinates"
+        if isinstance(v, (bytes, bytearray, memoryview, array.array)):
+            raw = bytes(v)
+            assert not any(r in raw for r in rows), f"{path} holds the bytes of a box"
     assert n > len(view)   # the walk did visit the labels
 
 
@@ -87,6 +150,25 @@ def test_view_has_no_boxes(small_ds):
         _assert_image_level_only(view, small_ds)
     view.leak = {"b": small_ds[0].boxes_h.copy()}
     with pytest.raises(AssertionError, match="box array"):
+        _assert_image_level_only(view, small_ds)
+
+
+@pytest.mark.parametrize("leak, message", [
+    (lambda ds: [r.boxes_h.tolist() for r in ds], "box coordinates"),               # Python lists
+    (lambda ds: (lambda i: ds[i].boxes_h), "references the dataset"),              # a closure
+    (lambda ds: functools.partial(lambda boxes, i: boxes[i], [r.boxes_o.copy() for r in ds]),
+     "box array"),                                                                 # bound copies
+    (lambda ds: array.array("d", ds[0].boxes_h.reshape(-1)), "box coordinates"),   # a C array
+    (lambda ds: ds[1].boxes_o.astype(np.float32).reshape(-1), "box coordinates"),  # flat float32
+    (lambda ds: ds[0].boxes_h.tobytes(), "bytes of a box"),                        # raw bytes
+])
+def test_leak_checker_catches_boxes_however_they_are_held(small_ds, leak, message):
+    """The checker can fail: boxes planted in the view as lists, in a closure, in a partial,
+    as a C array, as flat float32 values or as bytes are all reported."""
+    view = small_ds.weak_view()
+    _assert_image_level_only(view, small_ds)
+    view.leak = leak(small_ds)
+    with pytest.raises(AssertionError, match=message):
         _assert_image_level_only(view, small_ds)
 
 

@@ -11,7 +11,7 @@ class DataError(WeakHOIError):
 
 
 class ArtifactError(WeakHOIError):
-    """A pipeline artifact is missing, incomplete, of the wrong type or schema version."""
+    """A pipeline artifact is missing, incomplete, damaged, of the wrong type or schema version."""
 
 
 class AssetMissingError(WeakHOIError):
@@ -20,3 +20,8 @@ class AssetMissingError(WeakHOIError):
 
 class ConfigError(WeakHOIError):
     """Invalid parameter value or combination."""
+
+
+class OutputError(WeakHOIError):
+    """An output path holds something weakhoi must not replace (a directory where a file
+    belongs, a file of another kind or artifact type, a directory weakhoi did not write)."""

@@ -1,7 +1,7 @@
 """Candidate human-object pairs and their 36-d spatial encoding (paper appendix C).
 
-Candidate selection (lineage defaults, METHOD.md §3)
-----------------------------------------------------
+Candidate selection (the defaults of the public two-stage HOI code)
+-------------------------------------------------------------------
 :func:`select_candidates` turns the raw detections of one image into candidate humans and
 objects:
 

@@ -12,9 +12,12 @@ Writing::
         for ...:
             app.append(human=h, object=o, spatial=s)            # one image at a time
 
-Everything is written to a hidden temp sibling (``.<name>.tmp-<random>``) and renamed onto the
-final path only when the ``with`` block exits without an exception; the completion marker
-attribute ``complete`` is set last. Reading::
+Everything is written to a hidden temp sibling (``.<name>.tmp-<pid>-<random>``) and renamed onto
+the final path only when the ``with`` block exits without an exception; the completion marker
+attribute ``complete`` is set last. An existing path is replaced only when it holds an artifact
+of the same type (see `atomic` for the replace policy of every output); stale temp siblings of
+killed writers are removed. The bytes are a function of the content only (no timestamps).
+Reading::
 
     with open_artifact(path, "pair_features") as art:
         pairs = art.ragged("pairs")
@@ -31,7 +34,8 @@ knobs), `atomic` (`atomic_output`), `provenance` (`build_provenance`, `hash_path
 """
 from __future__ import annotations
 
-from .atomic import atomic_output, write_json
+from .atomic import (JSON_KIND, OUTPUT_MARKER, PNG_KIND, artifact_kind, atomic_output,
+                     check_replaceable, describe, directory_kind, remove_stale_siblings, write_json)
 from .provenance import PROVENANCE_KEYS, SCHEMA_VERSIONS, build_provenance, hash_path, params_hash
 from .reader import Artifact, RaggedGroup, open_artifact
 from .writer import ArtifactWriter, RaggedAppender
@@ -41,6 +45,14 @@ __all__ = [
     "SCHEMA_VERSIONS",
     "atomic_output",
     "write_json",
+    "check_replaceable",
+    "describe",
+    "artifact_kind",
+    "directory_kind",
+    "remove_stale_siblings",
+    "JSON_KIND",
+    "PNG_KIND",
+    "OUTPUT_MARKER",
     "build_provenance",
     "hash_path",
     "params_hash",

@@ -13,14 +13,30 @@ from .layout import _RERUN_HINT, _chunk_rows
 
 _H5_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 _H5_READ_CACHE = 64 * 2**20        # HDF5 raw chunk cache per open file (bytes)
+# File-format range of written HDF5 files: fixed so the bytes do not depend on which HDF5 the
+# installed h5py bundles ("latest" would follow it); v1.10 readers and newer open them.
+_H5_LIBVER = ("LIBVER_EARLIEST", "LIBVER_V110")   # names in h5py.h5f
 
 
 class _H5Writer:
+    """HDF5 writer whose bytes depend on the content only: no object timestamps (the file's
+    creation plist, every group and every dataset are created with ``track_times`` off; HDF5
+    tracks them by default) and a fixed file-format range (:data:`_H5_LIBVER`), so the same
+    content written twice, at any time, gives the same file."""
+
     def __init__(self, path: Path) -> None:
         import h5py
 
         self._h5py = h5py
-        self.f = h5py.File(path, "w-")
+        fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+        fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+        fapl.set_libver_bounds(*(getattr(h5py.h5f, b) for b in _H5_LIBVER))
+        fcpl = h5py.h5p.create(h5py.h5p.FILE_CREATE)
+        fcpl.set_obj_track_times(False)                  # the root group
+        fid = h5py.h5f.create(str(path).encode(), h5py.h5f.ACC_EXCL, fcpl=fcpl, fapl=fapl)
+        self.f = h5py.File(fid)
+        self._gcpl = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
+        self._gcpl.set_obj_track_times(False)
 
     def exists(self, name: str) -> bool:
         return name in self.f
@@ -31,24 +47,41 @@ class _H5Writer:
             node.attrs[k] = v
 
     def require_group(self, name: str) -> None:
-        self.f.require_group(name)
+        """Create ``name`` and its missing parents explicitly (h5py's implicit intermediate
+        groups would track times)."""
+        path = ""
+        for part in name.split("/"):
+            path = f"{path}/{part}" if path else part
+            if path not in self.f:
+                self._h5py.h5g.create(self.f.id, path.encode(), gcpl=self._gcpl)
+
+    def _parent(self, name: str) -> None:
+        head = name.rpartition("/")[0]
+        if head:
+            self.require_group(head)
 
     def create_array(self, name: str, array: np.ndarray, chunk_rows: int | None) -> None:
+        self._parent(name)
         if array.ndim == 0 or array.size == 0:
-            self.f.create_dataset(name, data=array)       # contiguous (HDF5 cannot chunk these)
+            # contiguous (HDF5 cannot chunk these)
+            self.f.create_dataset(name, data=array, track_times=False)
             return
         rows = min(chunk_rows or _chunk_rows(array[0].nbytes), array.shape[0])
-        self.f.create_dataset(name, data=array, chunks=(rows, *array.shape[1:]), **_H5_COMPRESSION)
+        self.f.create_dataset(name, data=array, chunks=(rows, *array.shape[1:]), track_times=False,
+                              **_H5_COMPRESSION)
 
     def create_strings(self, name: str, values: list[str]) -> None:
+        self._parent(name)
         dtype = self._h5py.string_dtype("utf-8")
-        self.f.create_dataset(name, data=np.array(values, dtype=object), dtype=dtype)
+        self.f.create_dataset(name, data=np.array(values, dtype=object), dtype=dtype,
+                              track_times=False)
 
     def create_extendable(self, name: str, dtype: np.dtype, trailing: tuple[int, ...],
                           chunk_rows: int) -> Any:
+        self._parent(name)
         return self.f.create_dataset(name, shape=(0, *trailing), maxshape=(None, *trailing),
                                      dtype=dtype, chunks=(chunk_rows, *trailing),
-                                     **_H5_COMPRESSION)
+                                     track_times=False, **_H5_COMPRESSION)
 
     @staticmethod
     def extend(handle: Any, data: np.ndarray) -> None:

@@ -1,13 +1,19 @@
-"""Provenance root attributes: schema versions, params hash, input hashes, library versions,
-git commit; and decoding them back when reading."""
+"""Provenance root attributes: schema versions, params hash, input hashes, library versions;
+and decoding them back when reading.
+
+An artifact's bytes are a function of its inputs, params and code only, so that re-running a
+stage on the same inputs writes the same bytes (the hash in ``dvc.lock`` does not change and
+DVC sees downstream stages as up to date). Hence no creation time, no git commit (``dvc.lock``
+is committed: an artifact holding the commit, or a '-dirty' flag, would differ on every fresh
+clone from the bytes the lock records), no host or path of the checkout. Those go to the
+per-run record the pipeline writes next to the outputs (``pipeline/runlog.py``).
+"""
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import importlib.metadata
 import json
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -20,12 +26,14 @@ SCHEMA_VERSIONS: dict[str, int] = {"proposals": 1, "knowledge_bank": 1, "pair_fe
 
 # Root attributes written by build_provenance (extra keys must not collide with these).
 PROVENANCE_KEYS = (
-    "artifact_type", "schema_version", "params", "params_hash", "weakhoi_version", "git_commit",
-    "input_hashes", "library_versions", "created_utc",
+    "artifact_type", "schema_version", "params", "params_hash", "weakhoi_version",
+    "input_hashes", "library_versions",
 )
 _JSON_KEYS_ATTR = "json_attrs"     # JSON list of root attrs that hold JSON-encoded values
 _COMPLETE_ATTR = "complete"        # completion marker, written last
 _RESERVED = set(PROVENANCE_KEYS) | {_JSON_KEYS_ATTR, _COMPLETE_ATTR}
+# Keys of earlier versions that made the bytes run-dependent; refused as `extra` too.
+_RUN_DEPENDENT = ("git_commit", "created_utc")
 _ALWAYS_JSON = ("params", "input_hashes", "library_versions")
 
 _LIBRARIES = ("numpy", "h5py", "zarr", "numcodecs", "torch", "torchvision", "open_clip_torch")
@@ -76,27 +84,6 @@ def _weakhoi_version() -> str:
         return "unknown"
 
 
-def _git_commit() -> str:
-    """HEAD of the weakhoi checkout this module lives in (+ '-dirty'), else 'unknown'."""
-    root = Path(__file__).resolve().parents[2]     # <root>/weakhoi/artifacts/provenance.py
-    if not (root / ".git").exists():
-        return "unknown"
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
-        if head.returncode != 0:
-            return "unknown"
-        commit = head.stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
-                                 "--untracked-files=no"], capture_output=True, text=True,
-                                timeout=30)
-        if status.returncode == 0 and status.stdout.strip():
-            commit += "-dirty"
-        return commit or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def _library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in _LIBRARIES:
@@ -131,10 +118,11 @@ def build_provenance(artifact_type: str, schema_version: int, params: Mapping[st
     checkpoint); they are recorded as given and not read again.
 
     Keys: artifact_type, schema_version, params (canonical JSON str), params_hash (sha256 of
-    it, see :func:`params_hash`), weakhoi_version, git_commit, input_hashes
-    (JSON str ``{path: sha256}``, see `hash_path`), library_versions (JSON str), created_utc
-    (ISO 8601), ``json_attrs`` (JSON list of the keys holding JSON strings) and ``extra``
-    (str/bool/int/float stored as is, anything else JSON-encoded).
+    it, see :func:`params_hash`), weakhoi_version, input_hashes (JSON str ``{path: sha256}``,
+    see `hash_path`; paths as given, so pass them relative to the project like ``dvc.yaml``
+    does), library_versions (JSON str), ``json_attrs`` (JSON list of the keys holding JSON
+    strings) and ``extra`` (str/bool/int/float stored as is, anything else JSON-encoded).
+    Nothing run-dependent (time, commit, host): see the module docstring.
     """
     params_json = _canonical_json(dict(params))
     input_hashes = {Path(p).as_posix(): str(h) for p, h in (known_hashes or {}).items()}
@@ -146,15 +134,17 @@ def build_provenance(artifact_type: str, schema_version: int, params: Mapping[st
         "params": params_json,
         "params_hash": hashlib.sha256(params_json.encode()).hexdigest(),  # == params_hash(params)
         "weakhoi_version": _weakhoi_version(),
-        "git_commit": _git_commit(),
         "input_hashes": json.dumps(input_hashes, sort_keys=True, ensure_ascii=False),
         "library_versions": json.dumps(_library_versions(), sort_keys=True),
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     json_keys = list(_ALWAYS_JSON)
     for key, value in (extra or {}).items():
         if key in _RESERVED:
             raise ValueError(f"provenance extra key {key!r} is reserved")
+        if key in _RUN_DEPENDENT:
+            raise ValueError(f"provenance extra key {key!r} is run-dependent and would make the "
+                             f"artifact's bytes differ between runs; it belongs in the run "
+                             f"record (pipeline/runlog.py)")
         attrs[key], encoded = _attr_value(key, value)
         if encoded:
             json_keys.append(key)

@@ -2,6 +2,7 @@
 `RaggedGroup` (CSR ragged per-image access)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -12,6 +13,21 @@ from weakhoi.errors import ArtifactError
 from .backends import _open_handle
 from .layout import _RERUN_HINT, _format_of
 from .provenance import _COMPLETE_ATTR, _decode_attrs, _default_schema
+
+
+@contextmanager
+def _reading(source: Any, what: str) -> Iterator[None]:
+    """Storage read errors (h5py's OSError "filter returned failure during read", a Zarr codec
+    error, a truncated chunk file, ...) -> ArtifactError naming the artifact and the entry: the
+    file is damaged and the stage that produces it must be re-run. Applied to every read the
+    reader does, so no call site has to catch storage exceptions."""
+    try:
+        yield
+    except (ArtifactError, MemoryError):
+        raise
+    except Exception as e:
+        raise ArtifactError(f"{source}: cannot read {what} ({type(e).__name__}: {e}); the "
+                            f"artifact is damaged, {_RERUN_HINT}") from e
 
 
 class RaggedGroup:
@@ -55,7 +71,8 @@ class RaggedGroup:
             total = arr.shape[0]
             lo = (start // chunk) * chunk
             hi = min(total, max(stop, -(-stop // chunk) * chunk))
-            block = (lo, hi, np.asarray(arr[lo:hi]))
+            with _reading(self._source, f"rows {lo}:{hi} of {self.name}/{col}"):
+                block = (lo, hi, np.asarray(arr[lo:hi]))
             self._blocks[col] = block
         lo, _, data = block
         return data[start - lo:stop - lo]
@@ -78,7 +95,8 @@ class RaggedGroup:
         if name not in self._columns:
             raise ArtifactError(f"{self._source}: ragged group {self.name!r} has no column "
                                 f"{name!r} (columns: {sorted(self._columns)})")
-        return np.asarray(self._columns[name][...])
+        with _reading(self._source, f"{self.name}/{name}"):
+            return np.asarray(self._columns[name][...])
 
     def load(self) -> "RaggedGroup":
         """In-memory copy (all columns read at once); cheap random access afterwards."""
@@ -115,32 +133,37 @@ class Artifact:
         return name in self._handle
 
     def _node(self, name: str, what: str) -> Any:
-        if name not in self._handle:
-            raise ArtifactError(f"{self.path}: {self.artifact_type} artifact has no {what} "
-                                f"{name!r}; {_RERUN_HINT}")
-        return self._handle[name]
+        with _reading(self.path, f"{what} {name!r}"):
+            if name not in self._handle:
+                raise ArtifactError(f"{self.path}: {self.artifact_type} artifact has no {what} "
+                                    f"{name!r}; {_RERUN_HINT}")
+            return self._handle[name]
 
     def array(self, name: str) -> np.ndarray:
-        return np.asarray(self._node(name, "array")[...])
+        node = self._node(name, "array")
+        with _reading(self.path, f"array {name!r}"):
+            return np.asarray(node[...])
 
     def strings(self, name: str) -> list[str]:
         node = self._node(name, "string array")
-        if self.format == "hdf5":
-            if node.dtype.kind != "O":
+        with _reading(self.path, f"string array {name!r}"):
+            if self.format == "hdf5":
+                if node.dtype.kind != "O":
+                    raise ArtifactError(f"{self.path}: {name!r} is not a string array")
+                return list(node.asstr()[...])
+            values = node[...]
+            if values.dtype.kind not in "TUO":
                 raise ArtifactError(f"{self.path}: {name!r} is not a string array")
-            return list(node.asstr()[...])
-        values = node[...]
-        if values.dtype.kind not in "TUO":
-            raise ArtifactError(f"{self.path}: {name!r} is not a string array")
-        return [str(v) for v in values.tolist()]
+            return [str(v) for v in values.tolist()]
 
     def ragged(self, group: str) -> RaggedGroup:
         node = self._node(group, "ragged group")
-        names = list(node.keys()) if self.format == "hdf5" else list(node.array_keys())
-        if "indptr" not in names:
-            raise ArtifactError(f"{self.path}: {group!r} is not a ragged group (no indptr)")
-        indptr = np.asarray(node["indptr"][...], dtype=np.int64)        # [n+1]
-        columns = {c: node[c] for c in sorted(names) if c != "indptr"}
+        with _reading(self.path, f"ragged group {group!r}"):
+            names = list(node.keys()) if self.format == "hdf5" else list(node.array_keys())
+            if "indptr" not in names:
+                raise ArtifactError(f"{self.path}: {group!r} is not a ragged group (no indptr)")
+            indptr = np.asarray(node["indptr"][...], dtype=np.int64)        # [n+1]
+            columns = {c: node[c] for c in sorted(names) if c != "indptr"}
         bad = (indptr.ndim != 1 or len(indptr) < 1 or indptr[0] != 0
                or (np.diff(indptr) < 0).any()
                or any(col.shape[0] != indptr[-1] for col in columns.values()))
@@ -165,7 +188,8 @@ def open_artifact(path: Path | str, artifact_type: str,
                             f"artifact); {_RERUN_HINT}")
     handle = _open_handle(path, fmt)
     try:
-        raw = dict(handle.attrs)
+        with _reading(path, "its attributes"):
+            raw = dict(handle.attrs)
         if "artifact_type" not in raw or "schema_version" not in raw:
             raise ArtifactError(f"{path}: not a weakhoi artifact (no provenance attributes; "
                                 f"expected a {artifact_type!r} artifact); {_RERUN_HINT}")

@@ -11,7 +11,7 @@ import numpy as np
 from weakhoi.errors import ArtifactError
 
 from . import layout
-from .atomic import atomic_output
+from .atomic import artifact_kind, atomic_output, check_replaceable
 from .backends import _H5Writer, _ZarrWriter
 from .layout import _check_name, _chunk_rows, _format_of
 from .provenance import _COMPLETE_ATTR, _default_schema, build_provenance
@@ -119,6 +119,9 @@ class ArtifactWriter:
     The root attributes are `build_provenance(...)`; inputs are hashed when the writer is
     created. On a clean ``with`` exit the appenders are closed, ``complete=True`` is set last,
     the file is closed and renamed onto ``path``. On an exception nothing is left behind.
+    ``path`` may hold an artifact of the same type and format (it is replaced); anything else
+    there raises OutputError when the writer is created, before any work
+    (`weakhoi.artifacts.atomic`).
     """
 
     def __init__(self, path: Path | str, artifact_type: str, params: Mapping[str, Any],
@@ -131,6 +134,8 @@ class ArtifactWriter:
             raise ArtifactError(f"{self.path}: unsupported artifact suffix {self.path.suffix!r} "
                                 f"(use .h5/.hdf5 for HDF5 or .zarr for Zarr)")
         self.artifact_type = artifact_type
+        self.kind = artifact_kind(self.path, artifact_type)
+        check_replaceable(self.path, self.kind, inputs)
         self.schema_version = _default_schema(artifact_type, schema_version)
         self.provenance = build_provenance(artifact_type, self.schema_version, params, inputs,
                                            extra, known_hashes)
@@ -141,7 +146,7 @@ class ArtifactWriter:
     # context management
     def __enter__(self) -> "ArtifactWriter":
         stack = ExitStack()
-        tmp = stack.enter_context(atomic_output(self.path))
+        tmp = stack.enter_context(atomic_output(self.path, self.kind))
         try:
             self._backend = _H5Writer(tmp) if self.format == "hdf5" else _ZarrWriter(tmp)
             self._backend.set_attrs(self.provenance)

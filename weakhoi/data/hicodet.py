@@ -26,7 +26,7 @@ import numpy as np
 from ..boxes import hico_to_continuous, invalid_box_mask
 from ..errors import DataError
 from ..vocab import Vocabulary, coco91_to_object, hicodet_vocabulary
-from .io import build_record, load_json, resolve_sizes, split_from_name
+from .io import as_int, build_record, load_json, resolve_sizes, split_from_name
 from .io import check_images as check_image_files  # readers take a `check_images` flag
 from .records import HOIDataset, ImageAnnotation
 
@@ -114,10 +114,9 @@ def _from_instances_dict(d: Any, source: Path, kind: str, images: Path | None, s
         for k in ("boxes_h", "boxes_o", "hoi", "object", "verb"):
             if k not in a:
                 raise DataError(f"{where}: missing key {k!r}")
-        try:
-            w, h = int(wh[0]), int(wh[1])
-        except (TypeError, ValueError, IndexError):
-            raise DataError(f"{where}: bad 'size' {wh!r} (expected [width, height])") from None
+        if not isinstance(wh, (list, tuple)) or len(wh) != 2:
+            raise DataError(f"{where}: bad 'size' {wh!r} (expected [width, height])")
+        w, h = as_int(wh[0], where, "size[0] (width)"), as_int(wh[1], where, "size[1] (height)")
         bh = hico_to_continuous(_as_boxes(a["boxes_h"], where, "boxes_h"))  # [P, 4]
         bo = hico_to_continuous(_as_boxes(a["boxes_o"], where, "boxes_o"))  # [P, 4]
         rec = build_record(vocab, where, str(fn), w, h, bh, bo,
@@ -207,15 +206,15 @@ def _from_qpic_list(d: Any, source: Path, images: Path | None, sizes: Mapping | 
             for k in ("subject_id", "object_id", "category_id"):
                 if k not in p:
                     raise DataError(f"{pw}: missing key {k!r}")
-            s, o = int(p["subject_id"]), int(p["object_id"])
+            s, o = as_int(p["subject_id"], pw, "subject_id"), as_int(p["object_id"], pw, "object_id")
             if not (0 <= s < len(boxes)) or not (0 <= o < len(boxes)):
                 raise DataError(f"{pw}: subject_id {s} / object_id {o} out of range "
                                 f"({len(boxes)} annotated boxes)")
-            v = int(p["category_id"]) - 1
+            v = as_int(p["category_id"], pw, "category_id") - 1
             if not 0 <= v < vocab.num_verbs:
                 raise DataError(f"{pw}: unknown verb id {v + 1} (expected 1..{vocab.num_verbs})")
             if "hoi_category_id" in p:
-                c = int(p["hoi_category_id"]) - 1
+                c = as_int(p["hoi_category_id"], pw, "hoi_category_id") - 1
                 if not 0 <= c < vocab.num_hois:
                     raise DataError(f"{pw}: unknown HOI id {c + 1} (expected 1..{vocab.num_hois})")
             else:
@@ -285,7 +284,7 @@ def _mat_int(x: Any, where: str, name: str) -> int:
         raise DataError(f"{where}: field {name!r} is not numeric") from None
     if a.size != 1 or not np.isfinite(a[0]):
         raise DataError(f"{where}: field {name!r} must be a single number, got {a.size} values")
-    return int(a[0])
+    return as_int(float(a[0]), where, f"field {name!r}")
 
 
 def _mat_boxes(x: Any, where: str, name: str) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -23,8 +23,8 @@ from ..errors import DataError
 from ..vocab import Vocabulary
 from .records import ImageAnnotation
 
-__all__ = ["load_json", "read_image_size", "resolve_sizes", "build_record", "check_images",
-           "split_from_name"]
+__all__ = ["load_json", "as_int", "numeric_rows", "read_image_size", "resolve_sizes", "build_record",
+           "check_images", "check_image_headers", "split_from_name"]
 
 
 def load_json(path: Path | str, what: str = "annotation file") -> Any:
@@ -42,6 +42,46 @@ def load_json(path: Path | str, what: str = "annotation file") -> Any:
         raise DataError(f"{p}: cannot read {what} ({e})") from None
 
 
+def as_int(value: Any, where: str, what: str) -> int:
+    """``value`` as an int: an integer, or a float with an integral finite value (JSON/MATLAB
+    store ids as doubles); DataError naming ``where`` and ``what`` otherwise (3.5, "7", true,
+    NaN are refused rather than truncated)."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(f"{where}: {what} must be an integer, got {value!r}")
+    if isinstance(value, float) and not (np.isfinite(value) and value == int(value)):
+        raise DataError(f"{where}: {what} must be an integer, got {value!r}")
+    return int(value)
+
+
+def numeric_rows(values: Sequence[Any], tail: tuple[int, ...],
+                 message: Callable[[int, Any], str]) -> np.ndarray:
+    """``values`` (one row per element) as a float64 array [len(values), *tail]. When an element
+    is not a number (``tail == ()``) or not a list of ``tail[0]`` numbers (a box of 3 values, a
+    string score, a nested list), DataError with ``message(index, element)`` for the first such
+    element. The fast path converts everything at once; rows are only inspected one by one
+    when it fails."""
+    def numeric(v: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+        try:
+            a = np.array(v)
+        except (ValueError, TypeError):   # ragged nesting
+            return None
+        return a.astype(np.float64) if a.dtype.kind in "iuf" and a.shape == shape else None
+
+    if len(values) == 0:
+        return np.zeros((0, *tail))
+    out = numeric(values, (len(values), *tail))
+    if out is not None:
+        return out
+    for j, v in enumerate(values):
+        if numeric(v, tail) is None:
+            raise DataError(message(j, v))
+    raise DataError(message(len(values) - 1, values[-1]))   # pragma: no cover
+
+
 def read_image_size(path: Path, where: str) -> tuple[int, int]:
     """(width, height) from the image header (PIL opens lazily; pixels are not decoded)."""
     from PIL import Image, UnidentifiedImageError
@@ -51,8 +91,8 @@ def read_image_size(path: Path, where: str) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             return int(im.size[0]), int(im.size[1])
-    except (OSError, UnidentifiedImageError) as e:
-        raise DataError(f"cannot read image {path} ({where}): {e}") from None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as e:  # PIL's header errors
+        raise DataError(f"cannot read image {path} ({where}): {e or type(e).__name__}") from None
 
 
 def resolve_sizes(file_names: Sequence[str], source: Path, images: Path | None,
@@ -151,6 +191,22 @@ def check_images(records: Sequence[ImageAnnotation], images: Path | None, source
     for i, r in enumerate(records):
         if not (root / r.file_name).is_file():
             raise DataError(f"missing image {root / r.file_name} (entry {i} of {source})")
+
+
+def check_image_headers(records: Sequence[ImageAnnotation], images: Path | str | None,
+                        source: Path | str) -> None:
+    """DataError naming the first problem: ``images`` missing or not a directory, or the first
+    record whose image is missing under it or has a header PIL cannot read (an empty file,
+    garbage, a truncated header). Only headers are read, no pixels are decoded (about 0.1 ms
+    per PNG), so every detection backend can afford it before doing any work."""
+    if images is None:
+        raise DataError(f"no image directory given for the images of {source}")
+    root = Path(images)
+    if not root.is_dir():
+        what = "is not a directory" if root.exists() else "does not exist"
+        raise DataError(f"image directory {root} {what} (images of {source})")
+    for i, r in enumerate(records):
+        read_image_size(root / r.file_name, f"entry {i} ({r.file_name}) of {source}")
 
 
 def split_from_name(path: Path, split: str | None) -> str:

@@ -23,6 +23,7 @@ def _resolve_dir(annotations: Path, kind: str, split: str | None) -> Path:
     else:
         candidates = [f"instances_{split}.json", f"instances_{split}2015.json", "anno_bbox.mat",
                       f"{split}_hico.json", f"{'trainval' if split == 'train' else split}_hico.json"]
+    candidates = list(dict.fromkeys(candidates))   # once each (test -> test_hico.json)
     for c in candidates:
         if (annotations / c).is_file():
             return annotations / c

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..data.io import check_image_headers
 from ..data.records import HOIDataset
 from ..errors import ConfigError
 from .common import (ARTIFACT_TYPE, BACKENDS, ImageDetections, Proposals, ProposalsFile, map_labels,
@@ -44,13 +45,21 @@ __all__ = [
 def run_detection(dataset: HOIDataset, backend: str,
                   backend_params: Mapping[str, Any] | SimulationParams | None = None,
                   score_threshold: float = 0.2, nms_threshold: float = 0.5, max_detections: int = 100,
-                  batch_size: int = 4, device: str = "cpu", progress: bool = True) -> Proposals:
+                  batch_size: int = 4, device: str = "cpu", progress: bool = True,
+                  check_images: bool = True) -> Proposals:
     """Proposals for every image of ``dataset`` from ``backend`` followed by the common
     post-processing. ``backend_params``: keyword arguments of the backend (torchvision:
     weights, min_size, max_size; its internal box_score_thresh / box_nms_thresh /
     detections_per_img default to ``score_threshold`` / ``nms_threshold`` / ``max_detections``;
     precomputed: dir, label_space, box_format, missing; simulated: a validated
-    :class:`SimulationParams`, or a mapping of its fields, validated here)."""
+    :class:`SimulationParams`, or a mapping of its fields, validated here).
+
+    First, whatever the backend, the dataset's image directory and every listed image are
+    checked (exist, readable header; DataError naming the first bad one), so a broken image
+    stops the first stage rather than training; ``check_images=False`` skips it (tests on
+    datasets without images)."""
+    if check_images:
+        check_image_headers(dataset.records, dataset.image_root, dataset.source or dataset.name)
     if backend == "simulated":
         params = backend_params if isinstance(backend_params, SimulationParams) else \
             SimulationParams.from_mapping(backend_params or {}, "backend_params")

@@ -9,6 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from ..boxes import hico_to_continuous, xywh_to_xyxy
+from ..data.io import numeric_rows
 from ..errors import ConfigError, DataError
 from ..vocab import Vocabulary, coco91_to_object
 from .common import ImageDetections, Proposals, map_labels
@@ -34,28 +35,30 @@ def read_detection_file(path: Path, box_format: str = "continuous") -> ImageDete
     if not isinstance(d, dict):
         raise DataError(f"{path}: expected an object with keys boxes, scores, labels")
     cols = {}
-    for key in ("boxes", "scores", "labels"):
+    for key, tail in (("boxes", (4,)), ("scores", ()), ("labels", ())):
         if key not in d:
             raise DataError(f"{path}: missing key {key!r}")
-        try:
-            cols[key] = np.asarray(d[key], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"{path}: {key!r} is not numeric") from None
+        if not isinstance(d[key], list):
+            raise DataError(f"{path}: {key!r} must be a list, got {type(d[key]).__name__}")
+        want = "a list of 4 numbers [x1, y1, x2, y2]" if tail else "a number"
+        cols[key] = numeric_rows(d[key], tail, lambda j, v, key=key, want=want:
+                                 f"{path}: {key}[{j}] (detection {j}) must be {want}, got {v!r}")
     boxes = cols["boxes"]
-    if boxes.size == 0:
-        boxes = boxes.reshape(0, 4)
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise DataError(f"{path}: 'boxes' must be a list of [x1, y1, x2, y2], got shape {boxes.shape}")
     n = len(boxes)
     for key in ("scores", "labels"):
         if cols[key].shape != (n,):
             raise DataError(f"{path}: {key!r} has shape {cols[key].shape}, expected ({n},) like 'boxes'")
     for key in ("boxes", "scores"):
-        if not np.isfinite(cols[key]).all():
-            raise DataError(f"{path}: {key!r} contains non-finite values")
+        finite = np.isfinite(cols[key])
+        bad = np.flatnonzero(~(finite.all(axis=1) if finite.ndim == 2 else finite))
+        if bad.size:
+            raise DataError(f"{path}: {key}[{bad[0]}] (detection {bad[0]}) is not finite "
+                            f"(NaN or +-inf): {cols[key][bad[0]].tolist()}")
     labels = cols["labels"]
-    if n and not np.all(labels == np.round(labels)):
-        raise DataError(f"{path}: 'labels' must be integers")
+    bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
+    if bad.size:
+        raise DataError(f"{path}: labels[{bad[0]}] (detection {bad[0]}): labels must be integers, "
+                        f"got {float(labels[bad[0]])!r}")
     if box_format == "hico":
         boxes = hico_to_continuous(boxes)
     elif box_format == "xywh":

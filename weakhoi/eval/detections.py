@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ..artifacts import atomic_output
+from ..artifacts import JSON_KIND, atomic_output
 from ..boxes import continuous_to_hico, hico_to_continuous
-from ..data.io import load_json
+from ..data.io import load_json, numeric_rows
 from ..errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -87,25 +87,28 @@ class HOIDetections:
                    boxes(boxes_h_hico), boxes(boxes_o_hico))
 
 
-def _as_array(values, shape_tail: tuple[int, ...], dtype, where: str) -> np.ndarray:
-    try:
-        a = np.array(values, dtype=dtype)
-    except (ValueError, TypeError) as e:
-        raise DataError(f"{where}: malformed values ({e})") from None
-    if a.size == 0:
-        return a.reshape((0, *shape_tail))
-    if a.shape[1:] != shape_tail:
-        raise DataError(f"{where}: expected shape [K, {', '.join(map(str, shape_tail))}], got {list(a.shape)}"
-                        if shape_tail else f"{where}: expected a flat list, got shape {list(a.shape)}")
-    return a
+def _flat_column(values: list, tail: tuple[int, ...], key: str, path: Path, offsets: np.ndarray,
+                 names: list[str]) -> np.ndarray:
+    """[D, *tail] float64 from the detections of all entries (concatenated); DataError naming
+    the image entry, its file name and the detection for a value that is not a number / not a
+    list of ``tail[0]`` numbers."""
+    want = f"a list of {tail[0]} numbers [x1, y1, x2, y2]" if tail else "a number"
+
+    def message(j: int, v: object) -> str:
+        e = int(np.searchsorted(offsets, j, side="right") - 1)
+        return (f"{path}: images[{e}] ({names[e]}), detection {j - offsets[e]}: {key} must be "
+                f"{want}, got {v!r}")
+    return numeric_rows(values, tail, message)
 
 
 def read_detections_json(path: Path | str, dataset: "HOIDataset") -> HOIDetections:
     """Read the interchange JSON against ``dataset`` (file names -> image indices).
 
-    DataError naming the file and entry for: unreadable JSON, missing keys, length mismatches,
-    unknown file names, a file name listed twice, HOI ids outside ``[0, num_hois)``, non-finite
-    boxes or scores. Images of ``dataset`` that the file omits have no detections.
+    DataError naming the file and entry (image entry, file name, detection) for: unreadable
+    JSON, missing keys, values that are not lists, length mismatches, unknown file names, a
+    file name listed twice, a box that is not 4 numbers, a score that is not a number, HOI ids
+    that are not integers in ``[0, num_hois)``, non-finite boxes or scores (NaN, +-inf).
+    Images of ``dataset`` that the file omits have no detections.
     """
     path = Path(path)
     doc = load_json(path, "detections file")
@@ -128,7 +131,8 @@ def read_detections_json(path: Path | str, dataset: "HOIDataset") -> HOIDetectio
             name = entry["file_name"]
             eh, eo, ec, es = entry["boxes_h"], entry["boxes_o"], entry["hoi"], entry["scores"]
         except (KeyError, TypeError) as e:
-            raise DataError(f"{path}: images[{k}] lacks key {e.args[0]!r}") from None
+            what = f"lacks key {e.args[0]!r}" if isinstance(e, KeyError) else "is not an object"
+            raise DataError(f"{path}: images[{k}] {what}") from None
         try:
             i = dataset.index_of(name)
         except (DataError, TypeError):   # unknown (or unhashable) file name
@@ -137,6 +141,10 @@ def read_detections_json(path: Path | str, dataset: "HOIDataset") -> HOIDetectio
         if name in seen:
             raise DataError(f"{path}: images[{k}] file_name {name!r} listed twice")
         seen.add(name)
+        for key, value in (("boxes_h", eh), ("boxes_o", eo), ("hoi", ec), ("scores", es)):
+            if not isinstance(value, list):
+                raise DataError(f"{path}: images[{k}] ({name}): {key!r} must be a list, got "
+                                f"{type(value).__name__}")
         n = len(ec)
         if not (len(eh) == len(eo) == len(es) == n):
             raise DataError(f"{path}: images[{k}] ({name}): boxes_h/boxes_o/hoi/scores lengths differ "
@@ -148,14 +156,13 @@ def read_detections_json(path: Path | str, dataset: "HOIDataset") -> HOIDetectio
         hoi.extend(ec)
         sc.extend(es)
 
-    where = f"{path}"
-    boxes_h = _as_array(bh, (4,), np.float64, f"{where}: boxes_h")   # [D, 4]
-    boxes_o = _as_array(bo, (4,), np.float64, f"{where}: boxes_o")   # [D, 4]
-    scores = _as_array(sc, (), np.float64, f"{where}: scores")       # [D]
-    hoi_f = _as_array(hoi, (), np.float64, f"{where}: hoi")          # [D]
     counts_a = np.asarray(counts, dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum(counts_a)))
     names = [dataset.records[i].file_name for i in img_ids]
+    boxes_h = _flat_column(bh, (4,), "boxes_h", path, offsets, names)   # [D, 4]
+    boxes_o = _flat_column(bo, (4,), "boxes_o", path, offsets, names)   # [D, 4]
+    scores = _flat_column(sc, (), "score", path, offsets, names)        # [D]
+    hoi_f = _flat_column(hoi, (), "hoi", path, offsets, names)          # [D]
 
     def _bad(mask: np.ndarray, what: str) -> None:
         if mask.any():
@@ -163,10 +170,11 @@ def read_detections_json(path: Path | str, dataset: "HOIDataset") -> HOIDetectio
             e = int(np.searchsorted(offsets, j, side="right") - 1)
             raise DataError(f"{path}: images[{e}] ({names[e]}), detection {j - offsets[e]}: {what}")
 
-    _bad((hoi_f != np.floor(hoi_f)) | (hoi_f < 0) | (hoi_f >= n_hoi) | ~np.isfinite(hoi_f),
-         f"HOI id outside 0..{n_hoi - 1} (ids are 0-based)")
+    _bad(~np.isfinite(hoi_f) | (hoi_f != np.floor(hoi_f)),
+         "HOI id is not an integer (ids are 0-based class indices)")
+    _bad((hoi_f < 0) | (hoi_f >= n_hoi), f"HOI id outside 0..{n_hoi - 1} (ids are 0-based)")
     _bad(~np.isfinite(boxes_h).all(axis=1) | ~np.isfinite(boxes_o).all(axis=1), "non-finite box")
-    _bad(np.isnan(scores), "score is NaN")
+    _bad(~np.isfinite(scores), "score is not finite (NaN or +-inf)")
 
     raw_h = raw_o = None
     if convention == "hico":
@@ -205,7 +213,7 @@ def write_detections_json(path: Path | str, file_names: Sequence[str], detection
     starts = np.concatenate(([0], bounds)) if img.size else np.zeros(0, np.int64)
     ends = np.concatenate((bounds, [img.size])) if img.size else np.zeros(0, np.int64)
     # streamed one image per line into a temp sibling, renamed onto `path` only when complete
-    with atomic_output(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+    with atomic_output(path, JSON_KIND) as tmp, tmp.open("w", encoding="utf-8") as f:
         f.write('{"box_convention": %s, "images": [' % json.dumps(box_convention))
         for n, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
             rows = order[s:e]

@@ -56,7 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.io import load_json
+from ..data.io import load_json, numeric_rows
 from ..data.vcoco import load_coco, read_split_ids, role_matrix
 from ..errors import DataError
 from .ap import voc_ap_allpoint
@@ -241,27 +241,21 @@ def read_vcoco_detections_json(path: Path | str, gt: VCOCOGroundTruth) -> VCOCOD
 
 
 def _column(dets: list, key: str, width: int, source: str) -> np.ndarray:
-    """[K] (width 0) or [K, width] float64 column of ``key`` over the entries; None/absent -> NaN."""
+    """[K] (width 0) or [K, width] float64 column of ``key`` over the entries; None/absent -> NaN
+    (no prediction). DataError naming the entry for a value that is not a number / a list of
+    ``width`` numbers, or that is infinite (NaN means "no prediction", +-inf means nothing)."""
     if not dets:
         return np.zeros((0,) if width == 0 else (0, width))
     nan = math.nan if width == 0 else [math.nan] * width
-    vals = [d.get(key) for d in dets]
-    vals = [nan if v is None else v for v in vals]
-    try:
-        arr = np.array(vals, dtype=np.float64)
-        ok = arr.shape == ((len(dets),) if width == 0 else (len(dets), width))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        want = "a number" if width == 0 else f"a list of {width} numbers"
-        for k, v in enumerate(vals):
-            try:
-                good = np.asarray(v, dtype=np.float64).shape == (() if width == 0 else (width,))
-            except (TypeError, ValueError):
-                good = False
-            if not good:
-                raise DataError(f"{source}: entry {k}: {key} must be {want}, got {v!r}")
-        raise DataError(f"{source}: malformed {key!r} values")  # pragma: no cover
+    vals = [nan if v is None else v for v in (d.get(key) for d in dets)]
+    want = "a number" if width == 0 else f"a list of {width} numbers"
+    arr = numeric_rows(vals, (width,) if width else (),
+                       lambda k, v: f"{source}: entry {k}: {key} must be {want}, got {v!r}")
+    inf = np.isinf(arr) if width == 0 else np.isinf(arr).any(axis=1)
+    if inf.any():
+        k = int(np.flatnonzero(inf)[0])
+        raise DataError(f"{source}: entry {k}: {key} holds an infinite value ({vals[k]!r}); "
+                        f"use null or NaN for no prediction")
     return arr
 
 

@@ -41,7 +41,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...artifacts.atomic import atomic_output
+from ...artifacts.atomic import atomic_output, directory_kind
 from .config import GENERATOR_NAME, GENERATOR_VERSION, SynHOIConfig
 from .figures import SHIRT, SKIN, TROUSERS, Body, PersonStyle, build_person
 from .layout import Placed, Scene
@@ -94,12 +94,13 @@ def generate_split(cfg: SynHOIConfig, split: str, num: int, image_dir: Path | No
 def generate(config: SynHOIConfig, out_dir: Path | str,
              progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Write the dataset to ``out_dir`` atomically (:func:`weakhoi.artifacts.atomic_output`:
-    built in a temporary sibling directory and renamed; an existing ``out_dir`` is replaced; on
-    error an existing ``out_dir`` is left untouched and no temporary directory remains).
+    built in a temporary sibling directory and renamed; an existing SynHOI ``out_dir`` is
+    replaced, anything else there is refused with OutputError; on error an existing ``out_dir``
+    is left untouched and no temporary directory remains).
 
     Returns summary statistics: per split (images, pairs, distractor share, ...) plus the
     vocabulary sizes and the rare classes (train count < ``rare_threshold``)."""
-    with atomic_output(out_dir) as tmp:
+    with atomic_output(out_dir, directory_kind("synhoi")) as tmp:
         tmp.mkdir()
         recs: dict[str, tuple[list[str], list[ImageRecord]]] = {}
         for split, num in (("train", config.num_train), ("test", config.num_test)):
