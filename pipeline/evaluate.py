@@ -16,9 +16,7 @@ from .runlog import record_run
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help=__doc__)
-app.command("scores", help=" ".join(evaluate_stage.__doc__.split()),
-            short_help="The `evaluate` stage: fuse a `hoi_scores` artifact and evaluate it "
-                       "(params: train.gamma, evaluate.*).")(evaluate_stage.command)
+app.command("scores", help=evaluate_stage.__doc__)(evaluate_stage.command)
 
 
 @app.command("hicodet")

@@ -131,9 +131,16 @@ def command(
     split_ids: Optional[Path] = typer.Option(None, "--split-ids", help="V-COCO: split image id file."),
 ) -> None:
     """Fuse the raw scores and evaluate (params: train.gamma, evaluate.*)."""
-    from weakhoi.artifacts import write_json
+    from weakhoi.artifacts import JSON_KIND, check_replaceable, write_json
     from weakhoi.eval import report
 
+    from .runlog import record_run
+
+    reads = [scores, annotations, train_annotations, params, image_labels, vcoco_json, coco_json, split_ids]
+    reads = [p for p in reads if p is not None]
+    for out in (metrics, per_class):                                     # before any work
+        check_replaceable(out, JSON_KIND, reads)
+    check_replaceable(plots_dir, report.PLOTS_KIND, reads)
     config = fusion_config(load_params(params), params)
     official = (vcoco_json, coco_json, split_ids)
     if any(p is not None for p in official):
@@ -149,4 +156,5 @@ def command(
     report.write_plot_data(plots_dir, per["classes"], f"{name}: per-class AP vs training instances")
     typer.echo(report.metrics_table(doc, f"{name} test, {per['images']} images, {per['detections']} "
                                          f"detections (fusion: {describe(config)})"))
+    record_run(metrics, "evaluate", {"metrics": doc})
     typer.echo(f"wrote {metrics}, {per_class}, {plots_dir}/")

@@ -27,7 +27,7 @@ def command(
                                                                  "evaluate section."),
 ) -> None:
     """Fuse the raw scores and write the detections as JSON (params: train.gamma, evaluate.*)."""
-    from weakhoi.artifacts import write_json
+    from weakhoi.artifacts import JSON_KIND, check_replaceable, write_json
     from weakhoi.errors import DataError
     from weakhoi.eval import from_scores
     from weakhoi.eval.detections import write_detections_json
@@ -36,6 +36,7 @@ def command(
 
     if dataset not in ("hicodet", "synhoi", "vcoco"):
         raise DataError(f"unknown dataset kind {dataset!r} (expected hicodet, synhoi or vcoco)")
+    check_replaceable(out, JSON_KIND, [scores, annotations, params])      # before any work
     config = fusion_config(load_params(params), params)
     art = read_hoi_scores(scores)
     ds = load_split(dataset, annotations, "test")

@@ -60,8 +60,14 @@ def command(
     from weakhoi.inference import clip_scorer_from_bank, write_scores
     from weakhoi.model.io import load_model
 
+    from weakhoi.artifacts import artifact_kind, check_replaceable
+
+    from .runlog import record_run
+
     raw = load_params(params)
     cfg = resolve_params(section(raw, SECTION, params) if SECTION in raw else {})
+    check_replaceable(out, artifact_kind(out, "hoi_scores"),
+                      [annotations, images, model, proposals, pairs, bank, params])
     if cfg["clip_scores"] and bank is None:
         raise ConfigError("infer.clip_scores needs --bank (a knowledge bank of CLIP text embeddings)")
     device = cfg["device"]
@@ -84,4 +90,5 @@ def command(
                      extra={"image_size": image_size,
                             "model_params_hash": str(attrs.get("params_hash", ""))},
                      batch_size=cfg["batch_size"], device=device, clip=clip)
+    record_run(out, "infer", {"images": len(split), "pairs": n})
     typer.echo(f"wrote {out} ({len(split)} images, {n} pairs)")

@@ -82,7 +82,7 @@ def command(
                                 "train.gamma and evaluate sections."),
 ) -> None:
     """Detect HOIs in images with a trained model; JSON + rendered PNG per image."""
-    from weakhoi.artifacts import write_json
+    from weakhoi.artifacts import OUTPUT_MARKER, check_replaceable, directory_kind, write_json
     from weakhoi.model.io import load_model, vocabulary_from_dict
     from weakhoi.predict import Predictor, render_prediction
 
@@ -92,6 +92,8 @@ def command(
 
     if top_k < 1:
         raise ConfigError(f"predict: --top-k must be >= 1, got {top_k}")
+    # before any work: OUT is new, empty, or a predictions directory weakhoi wrote; never an input
+    check_replaceable(out, directory_kind("predictions"), [*images, model, params, detections])
     raw = load_params(params)
     net, attrs = load_model(model, device)
     if "vocabulary" not in attrs or not isinstance(attrs["vocabulary"], dict):
@@ -108,7 +110,10 @@ def command(
     predictor = Predictor(net, vocab, image_size, pair_params,
                           {k: det_cfg[k] for k in ("score_threshold", "nms_threshold", "max_detections")},
                           fusion, device)
-    out.mkdir(parents=True, exist_ok=True)
+    if not (out / OUTPUT_MARKER).is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / OUTPUT_MARKER, {"kind": "predictions", "written_by": "weakhoi"},
+                   sort_keys=True, indent=None)
     failed: list[str] = []
     for path in images:
         try:

@@ -174,10 +174,17 @@ def command(
     params: Path = typer.Option(DEFAULT_PARAMS, "--params", help="params.yaml; uses its `train` section."),
 ) -> None:
     """Train the network from image-level labels (params: train.*)."""
+    from weakhoi.artifacts import artifact_kind, check_replaceable
+    from weakhoi.engine.log import CURVES_KIND
     from weakhoi.engine.run import DataConfig, TrainInputs, problem_sizes, train_model
+
+    from .runlog import record_run
 
     cfg = resolve_params(section(load_params(params), SECTION, params))
     inputs = TrainInputs(dataset, annotations, images, proposals, pairs, bank)
+    reads = [annotations, images, proposals, pairs, bank, params]
+    check_replaceable(out, artifact_kind(out, "model"), reads)           # before any work
+    check_replaceable(curves, CURVES_KIND, reads)
     model_cfg, loss_cfg, engine_cfg = build_configs(cfg, **problem_sizes(inputs))
     data_cfg = DataConfig(cfg["image_size"], cfg["max_pairs"], cfg["flip"])
     semantic = {k: v for k, v in cfg.items() if k not in NON_SEMANTIC}
@@ -186,4 +193,5 @@ def command(
                           root, params=semantic, key_params=semantic, code=code_version(),
                           device=cfg["device"])
     if summary is not None:
+        record_run(out, "train", {"summary": summary, "checkpoint_root": str(root)})
         typer.echo(summary)

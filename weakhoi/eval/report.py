@@ -27,7 +27,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..artifacts import atomic_output
+from ..artifacts import atomic_output, directory_kind
+
+#: Replace-policy kind of the plots directory (a marked weakhoi directory).
+PLOTS_KIND = directory_kind("evaluation plots")
 from ..vocab import Vocabulary
 from .hicodet import HICODetResult
 from .vcoco import VCOCOResult
@@ -95,16 +98,22 @@ def _csv_text(rows: Sequence[dict]) -> str:
 
 
 def write_plot_data(plots_dir: Path | str, rows: Sequence[dict], title: str) -> list[Path]:
-    """Write the two CSV files and the PNG (atomically); returns their paths."""
+    """Write the two CSV files and the PNG into ``plots_dir``, the directory replaced as a whole
+    and atomically (only a plots directory weakhoi wrote is replaced); returns their paths."""
+    final = Path(plots_dir)
+    names = ["per_class_ap_rare.csv", "per_class_ap_non_rare.csv", "per_class_ap.png"]
+    with atomic_output(final, PLOTS_KIND) as d:
+        d.mkdir()
+        _plot_files(d, rows, title)
+    return [final / n for n in names]
+
+
+def _plot_files(d: Path, rows: Sequence[dict], title: str) -> None:
     from ..plots import Series, scatter_png
 
-    d = Path(plots_dir)
     rows = [r for r in rows if r["test_instances"] > 0]      # AP is undefined without test instances
-    out = []
     for rare, name in ((True, "per_class_ap_rare.csv"), (False, "per_class_ap_non_rare.csv")):
-        with atomic_output(d / name) as tmp:
-            tmp.write_text(_csv_text([r for r in rows if r["rare"] == rare]), encoding="utf-8")
-        out.append(d / name)
+        (d / name).write_text(_csv_text([r for r in rows if r["rare"] == rare]), encoding="utf-8")
     series = []
     for rare, label, colour in ((False, "non-rare", NON_RARE_COLOUR), (True, "rare", RARE_COLOUR)):
         sel = [r for r in rows if r["rare"] == rare and r["ap"] is not None]
@@ -116,8 +125,6 @@ def write_plot_data(plots_dir: Path | str, rows: Sequence[dict], title: str) -> 
              [0] + [10 ** k for k in range(math.ceil(math.log10(top)) + 1)]]
     scatter_png(d / "per_class_ap.png", series, title, "training instances (log scale)", "AP (%)",
                 x_ticks=ticks, y_range=(0.0, 100.0))
-    out.append(d / "per_class_ap.png")
-    return out
 
 
 def metrics_table(metrics: dict, title: str) -> str:

@@ -121,8 +121,9 @@ def interpolate_positional_embedding(pos: torch.Tensor, height: int, width: int)
     if (height, width) == (side, side):
         return pos
     grid = pos[1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)               # [1, C, s, s]
-    grid = F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=False,
-                         antialias=True)                                         # [1, C, H, W]
+    # in float32: antialiased bicubic has no bfloat16 kernel (autocast gives bf16 here)
+    grid = F.interpolate(grid.float(), size=(height, width), mode="bicubic", align_corners=False,
+                         antialias=True).to(pos.dtype)                           # [1, C, H, W]
     grid = grid.permute(0, 2, 3, 1).reshape(height * width, -1)                 # [H*W, C]
     return torch.cat([pos[:1], grid], 0)                                        # [1+H*W, C]
 
