@@ -45,6 +45,7 @@ class RaggedAppender:
         self._handles: dict[str, Any] = {}
         self._chunk: dict[str, int] = {}
         self._buffers: dict[str, list[np.ndarray]] = {c: [] for c in self.specs}
+        self._rows: dict[str, int] = {c: 0 for c in self.specs}   # rows buffered per column
         self._buffered = 0
         for col, (dtype, trailing) in self.specs.items():
             rows = _chunk_rows(dtype.itemsize * int(np.prod(trailing, dtype=np.int64)))
@@ -83,13 +84,14 @@ class RaggedAppender:
         for col, a in checked.items():
             if len(a):
                 self._buffers[col].append(a)
+                self._rows[col] += len(a)
         self._lengths.append(int(rows or 0))
         self._buffered += int(rows or 0)
         self._flush(final=False)
 
     def _flush(self, final: bool) -> None:
         for col, parts in self._buffers.items():
-            total = sum(len(p) for p in parts)
+            total = self._rows[col]              # a running count: appends stay O(1)
             chunk = self._chunk[col]
             if not final and total < chunk * layout._FLUSH_CHUNKS:
                 continue
@@ -100,6 +102,7 @@ class RaggedAppender:
             if n:
                 self._backend.extend(self._handles[col], data[:n])
             self._buffers[col] = [data[n:]] if n < len(data) else []
+            self._rows[col] = len(data) - n
 
     def close(self) -> None:
         """Flush the buffers and write ``indptr`` (called by the writer on success)."""
