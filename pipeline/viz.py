@@ -1,6 +1,7 @@
-"""Contact sheets of what the pipeline produces: `dataset` (ground-truth HOI pairs of a split) and
+"""Contact sheets of what the pipeline produces: `dataset` (ground-truth HOI pairs of a split),
 `proposals` (a `proposals` artifact's detections, optionally with the number of candidate pairs
-per image from a `pair_features` artifact). Reads no params.yaml section (no --params); the PNG
+per image from a `pair_features` artifact) and `predictions` (a `hoi_scores` artifact's top fused
+predictions beside the ground truth). Only `predictions` reads params.yaml (the fusion); the PNG
 is written atomically (nothing is left at --out on error) and replaces only a PNG, never an
 input.
 """
@@ -194,3 +195,60 @@ def proposals_sheet(
     save_png(contact_sheet(tiles, columns, scale=1, captions=captions), out, colours)
     record_run(out, "viz proposals", {"images": len(tiles)})
     typer.echo(f"wrote {out} ({len(tiles)} images of {proposals})")
+
+
+@app.command("predictions")
+def predictions_sheet(
+    scores: Path = typer.Option(..., "--scores", help="`hoi_scores` artifact of the split (from `infer`)."),
+    annotations: Path = typer.Option(..., "--annotations", help="Annotation file of the split (ground truth)."),
+    images: Path = typer.Option(..., "--images", help="Image directory of the split."),
+    out: Path = typer.Option(..., "--out", help="Output contact sheet (.png)."),
+    dataset: str = typer.Option("synhoi", "--dataset", help="Dataset kind: hicodet, synhoi or vcoco."),
+    num: int = typer.Option(6, "--num", help="Number of images (drawn at random with --seed)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the image choice."),
+    index: Optional[list[int]] = typer.Option(None, "--index", help="Show these dataset indices "
+                                              "instead (repeatable)."),
+    top_k: int = typer.Option(3, "--top-k", help="Predictions drawn per image (best fused scores)."),
+    scale: int = typer.Option(3, "--scale", help="Nearest-neighbour upscaling (SynHOI: 3)."),
+    colours: int = typer.Option(0, "--colours", help="0: full-RGB PNG; 2..256: palette PNG."),
+    params: Path = typer.Option(Path("params.yaml"), "--params", help="params.yaml: train.gamma and "
+                                "the evaluate section (the score fusion)."),
+) -> None:
+    """Test-split predictions beside the ground truth: for each chosen image, its top fused
+    predictions (left, with scores) and its annotated pairs (right). Reads train.gamma and the
+    `evaluate` section of --params for the fusion."""
+    from weakhoi.data.loaders import load_dataset
+    from weakhoi.eval.from_scores import check_scores_match, fuse_hoi_scores
+    from weakhoi.scores import read_hoi_scores
+    from weakhoi.viz import contact_sheet, draw_pairs
+
+    from .evaluate_stage import fusion_config
+    from .params import load_params
+
+    _check_sheet_options(out, num, 2, scale, colours, [scores, annotations, images, params])
+    if top_k < 1:
+        raise ConfigError(f"viz: --top-k must be >= 1, got {top_k}")
+    config = fusion_config(load_params(params), params)
+    art = read_hoi_scores(scores)
+    ds = load_dataset(dataset, annotations, images)
+    check_scores_match(art, ds)
+    chosen = list(index) if index else pick(len(ds), num, seed)
+    bad = [i for i in chosen if not 0 <= i < len(ds)]
+    if bad:
+        raise ConfigError(f"viz: --index {bad[0]} outside 0..{len(ds) - 1}")
+    fused = fuse_hoi_scores(art, config)
+    tiles, captions = [], []
+    for i in chosen:
+        r = ds[i]
+        img = open_image(images / r.file_name, f"entry {i} of {annotations}", (r.width, r.height))
+        sel = np.flatnonzero(fused.image_index == i)[:top_k]           # best first within an image
+        labels = [f"{pair_label(ds.vocab, int(fused.hoi[k]), -1)} {fused.score[k]:.2f}" for k in sel]
+        tiles.append(draw_pairs(img, art.boxes[fused.human[sel]], art.boxes[fused.object[sel]],
+                                labels, scale=scale))
+        captions.append(f"{r.file_name}: top {len(sel)} predictions")
+        gt = [pair_label(ds.vocab, int(h), int(v)) for h, v in zip(r.hoi, r.verb)]
+        tiles.append(draw_pairs(img, r.boxes_h, r.boxes_o, gt, scale=scale))
+        captions.append(f"ground truth: {r.num_pairs} pair{'s' if r.num_pairs != 1 else ''}")
+    save_png(contact_sheet(tiles, 2, scale=1, captions=captions), out, colours)
+    record_run(out, "viz predictions", {"images": len(chosen)})
+    typer.echo(f"wrote {out} ({len(chosen)} images, predictions beside ground truth)")

@@ -114,3 +114,19 @@ def test_evaluate_after_infer_writes_metrics_and_plots(trained, tmp_path):
     assert set(m["hicodet"]) == {"default", "known_object"}
     assert 0.0 <= m["hicodet"]["default"]["full"] <= 100.0
     assert (tmp_path / "plots" / "per_class_ap.png").is_file()
+
+
+def test_viz_predictions_beside_ground_truth(trained, tmp_path):
+    from PIL import Image
+
+    scores = tmp_path / "scores.h5"
+    params = write_params(tmp_path / "p.yaml", infer={"clip_scores": False})
+    run_cli(*infer_args(trained, scores, params))
+    out = tmp_path / "sheet.png"
+    log = run_cli("viz", "predictions", "--scores", scores, "--annotations", trained["annotations_test"],
+                  "--images", trained["images_test"], "--out", out, "--index", 0, "--index", 2,
+                  "--scale", 1, "--params", params)
+    assert "2 images" in log
+    with Image.open(out) as im:                     # two tiles per image, side by side
+        w0 = Image.open(trained["images_test"] / sorted(p.name for p in trained["images_test"].iterdir())[0]).width
+        assert im.format == "PNG" and im.width >= 2 * w0
