@@ -67,6 +67,18 @@ def test_fast_roi_attention_pool_equals_roi_align_then_clip_pool(sampling_ratio)
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+def test_batched_roi_pool_equals_one_image_at_a_time():
+    """Several images with different RoI counts (one with none) in one call."""
+    gen = torch.Generator().manual_seed(6)
+    pool = AttentionPool2d(4, 64, 4, 32)
+    feat = torch.randn(3, 64, 5, 6, generator=gen)
+    counts = [4, 0, 7]
+    boxes = [random_boxes(n, 6 * 32, 5 * 32, gen).float() for n in counts]
+    ours = roi_attention_pool(pool, feat, torch.cat(boxes), 1 / 32, 4, 2, counts)
+    ref = torch.cat([roi_attention_pool(pool, feat[i], boxes[i], 1 / 32, 4, 2) for i in range(3)])
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+
+
 def test_roi_pool_on_a_grid_other_than_the_pools_interpolates_positions():
     gen = torch.Generator().manual_seed(2)
     pool = AttentionPool2d(4, 64, 4, 32)
@@ -101,7 +113,7 @@ def test_global_pool_from_shared_projections_equals_the_plain_pool(grid):
     pool = AttentionPool2d(7, 64, 4, 32)
     x = torch.randn(2, 64, *grid, generator=gen, requires_grad=True)
     ref = global_attention_pool(pool, x)
-    ours = torch.stack([global_pool_from_maps(PoolMaps(pool, x[i])) for i in range(2)])
+    ours = global_pool_from_maps(PoolMaps(pool, x))
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
     g1 = torch.autograd.grad(ref.sum(), [x, pool.positional_embedding])
     g2 = torch.autograd.grad(ours.sum(), [x, pool.positional_embedding])

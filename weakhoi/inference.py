@@ -56,13 +56,9 @@ class ClipUnionScorer:
         network's (``spatial`` is not used), plus ``labels`` [R] the object class of every box."""
         feat = self.backbone(images)                                              # [B, C, h, w]
         unions = union_boxes(boxes[human], boxes[object])                          # [P, 4]
-        parts, p0 = [], 0
-        for i, n in enumerate(pair_counts):
-            parts.append(roi_attention_pool(self.backbone.attnpool, feat[i], unions[p0:p0 + n],
-                                            1.0 / self.backbone.stride, self.roi_size,
-                                            self.sampling_ratio))
-            p0 += n
-        v_u = F.normalize(torch.cat(parts).float(), dim=-1)                        # [P, D]
+        pooled = roi_attention_pool(self.backbone.attnpool, feat, unions, 1.0 / self.backbone.stride,
+                                    self.roi_size, self.sampling_ratio, list(pair_counts))  # [P, D]
+        v_u = F.normalize(pooled.float(), dim=-1)                        # [P, D]
         hoi = self.table[:, labels[object]].t()                                    # [P, A]
         logits = self.scale * v_u @ self.prompts.t()                               # [P, N]
         out = torch.gather(logits, 1, hoi.clamp(min=0))                            # [P, A]

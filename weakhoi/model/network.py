@@ -116,24 +116,23 @@ class WeakHOINet(nn.Module):
     def _pool(self, feat: torch.Tensor, boxes: torch.Tensor, box_counts: Sequence[int],
               human: torch.Tensor, object: torch.Tensor, pair_counts: Sequence[int]
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """v_g [B, D], every detection's feature [R, D] and every pair's union feature [P, D],
-        one image at a time: its map is projected once (k, v) and shared by the global pool and
-        all its RoIs (:class:`~weakhoi.model.roi_pool.PoolMaps`)."""
+        """v_g [B, D], every detection's feature [R, D] and every pair's union feature [P, D]:
+        the batch's maps are projected once (k, v; :class:`~weakhoi.model.roi_pool.PoolMaps`)
+        and shared by the global pool and all RoIs, which are pooled in one batched call."""
         pool = self.backbone.attnpool
+        maps = PoolMaps(pool, feat)
+        v_g = global_pool_from_maps(maps)                                          # [B, D]
         unions = union_boxes(boxes[human], boxes[object])                          # [P, 4]
-        globals_, box_parts, union_parts = [], [], []
-        scale = 1.0 / self.backbone.stride
-        b0 = p0 = 0
-        for i, (nb, npair) in enumerate(zip(box_counts, pair_counts)):
-            maps = PoolMaps(pool, feat[i])
-            globals_.append(global_pool_from_maps(maps))                           # [D]
-            rois = torch.cat([boxes[b0:b0 + nb], unions[p0:p0 + npair]])           # [nb + np, 4]
-            pooled = roi_attention_pool(pool, feat[i], rois, scale, self.roi_size,
-                                        self.cfg.sampling_ratio, maps)             # [nb + np, D]
-            box_parts.append(pooled[:nb])
-            union_parts.append(pooled[nb:])
+        rois, counts, b0, p0 = [], [], 0, 0
+        for nb, npair in zip(box_counts, pair_counts):                             # image-major order
+            rois += [boxes[b0:b0 + nb], unions[p0:p0 + npair]]
+            counts.append(nb + npair)
             b0, p0 = b0 + nb, p0 + npair
-        return torch.stack(globals_), torch.cat(box_parts), torch.cat(union_parts)
+        pooled = roi_attention_pool(pool, feat, torch.cat(rois), 1.0 / self.backbone.stride,
+                                    self.roi_size, self.cfg.sampling_ratio, counts, maps)
+        is_box = torch.cat([torch.cat([torch.ones(nb, dtype=torch.bool), torch.zeros(npair, dtype=torch.bool)])
+                            for nb, npair in zip(box_counts, pair_counts)]).to(pooled.device)
+        return v_g, pooled[is_box], pooled[~is_box]
 
 
 def build_model(cfg: ModelConfig, bank: torch.Tensor, hoi_verb: torch.Tensor,

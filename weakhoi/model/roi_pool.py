@@ -25,6 +25,7 @@ embedding interpolated when the map is not the pretraining grid.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -158,15 +159,16 @@ def global_attention_pool(pool: nn.Module, feat: torch.Tensor) -> torch.Tensor:
 
 
 class PoolMaps:
-    """Per-image projections of Γ through an attention pool, shared by the global pool (v_g)
-    and every RoI of the image: ``g`` [HW, C] tokens, ``k`` / ``v`` [HW, h, d] (no bias)."""
+    """Projections of a batch of maps Γ through an attention pool, shared by the global pool
+    (v_g) and every RoI of every image: ``g`` [B, HW, C] tokens, ``k`` / ``v`` [B, HW, h, d]
+    (no bias). One matmul per projection for the whole batch."""
 
     def __init__(self, pool: nn.Module, feat: torch.Tensor) -> None:
-        C, H, W = feat.shape
+        B, C, H, W = feat.shape
         self.pool, self.height, self.width, self.heads = pool, H, W, pool.num_heads
-        self.g = feat.reshape(C, H * W).t()                                     # [HW, C]
-        self.k = _heads(F.linear(self.g, pool.k_proj.weight), self.heads)       # [HW, h, d]
-        self.v = _heads(F.linear(self.g, pool.v_proj.weight), self.heads)       # [HW, h, d]
+        self.g = feat.reshape(B, C, H * W).transpose(1, 2)                      # [B, HW, C]
+        self.k = _heads(F.linear(self.g, pool.k_proj.weight), self.heads)       # [B, HW, h, d]
+        self.v = _heads(F.linear(self.g, pool.v_proj.weight), self.heads)       # [B, HW, h, d]
 
 
 def projected_positions(pool: nn.Module, height: int, width: int, dtype: torch.dtype
@@ -185,69 +187,90 @@ def projected_positions(pool: nn.Module, height: int, width: int, dtype: torch.d
 
 
 def global_pool_from_maps(maps: PoolMaps) -> torch.Tensor:
-    """CLIP's attention pool of the whole map from its projections: [D] (= global_attention_pool
-    of the image up to float rounding)."""
+    """CLIP's attention pool of whole maps from their projections: [B, D] (=
+    :func:`global_attention_pool` up to float rounding)."""
     pool, heads = maps.pool, maps.heads
-    C = maps.g.shape[1]
+    B, _, C = maps.g.shape
     pk, pv, q0 = projected_positions(pool, maps.height, maps.width, maps.g.dtype)
-    q = _heads(F.linear(maps.g.mean(0), pool.q_proj.weight) + q0, heads)       # [h, d]
-    k = torch.cat([maps.k.mean(0, keepdim=True), maps.k], 0) + _heads(pk, heads)  # [1+HW, h, d]
-    v = torch.cat([maps.v.mean(0, keepdim=True), maps.v], 0) + _heads(pv, heads)  # [1+HW, h, d]
-    attn = torch.einsum("hd,thd->ht", q * q.shape[-1] ** -0.5, k).softmax(-1)  # [h, 1+HW]
-    out = torch.einsum("ht,thd->hd", attn, v).reshape(C)                        # [C]
-    return F.linear(out, pool.c_proj.weight, pool.c_proj.bias)                  # [D]
+    q = _heads(F.linear(maps.g.mean(1), pool.q_proj.weight) + q0, heads)       # [B, h, d]
+    k = torch.cat([maps.k.mean(1, keepdim=True), maps.k], 1) + _heads(pk, heads)  # [B, 1+HW, h, d]
+    v = torch.cat([maps.v.mean(1, keepdim=True), maps.v], 1) + _heads(pv, heads)  # [B, 1+HW, h, d]
+    attn = torch.einsum("bhd,bthd->bht", q * q.shape[-1] ** -0.5, k).softmax(-1)  # [B, h, 1+HW]
+    out = torch.einsum("bht,bthd->bhd", attn, v).reshape(B, C)                  # [B, C]
+    return F.linear(out, pool.c_proj.weight, pool.c_proj.bias)                  # [B, D]
 
 
 def roi_attention_pool(pool: nn.Module, feat: torch.Tensor, boxes: torch.Tensor,
                        spatial_scale: float, output_size: int, sampling_ratio: int = 2,
-                       maps: PoolMaps | None = None) -> torch.Tensor:
-    """Attention-pooled RoI features of one image, the exact fast way (module docstring).
+                       counts: Sequence[int] | None = None, maps: PoolMaps | None = None
+                       ) -> torch.Tensor:
+    """Attention-pooled RoI features, the exact fast way (module docstring).
 
     Args:
         pool: an open_clip ``AttentionPool2d`` (its weights are used; not called).
-        feat: [C, H, W] feature map Γ of one image.
-        boxes: [R, 4] continuous xyxy in input-image pixels.
+        feat: [C, H, W] feature map Γ of one image, or [B, C, H, W] of a batch.
+        boxes: [R, 4] continuous xyxy in input-image pixels; with a batch, the RoIs of image 0,
+            then image 1, ... (``counts[b]`` of image b).
         spatial_scale: feature / image scale (1/32 for CLIP ResNets).
         output_size: RoI-Align bins per side S (the pool's grid, or its positional embedding is
             interpolated to S x S).
         sampling_ratio: as ``roi_align``.
-        maps: the image's :class:`PoolMaps` if already computed (e.g. for v_g).
+        counts: [B] RoIs per image (batch input only).
+        maps: the batch's :class:`PoolMaps` if already computed (e.g. for v_g).
     Returns:
-        [R, D] pooled features (D = the pool's output dim); [0, D] for no boxes.
+        [R, D] pooled features (D = the pool's output dim) in the order of ``boxes``.
+
+    All images are processed together: RoIs are padded to the largest count of an image, so
+    every step is one batched matmul whatever the number of images.
     """
-    C, H, W = feat.shape
+    if feat.dim() == 3:
+        feat, counts = feat[None], [int(boxes.shape[0])]
+    B, C, H, W = feat.shape
+    counts = [int(c) for c in counts]
     R = boxes.shape[0]
+    if R != sum(counts):
+        raise ValueError(f"{R} boxes but counts sum to {sum(counts)}")
     if R == 0:
         return feat.new_zeros(0, pool.c_proj.out_features)
     maps = maps if maps is not None else PoolMaps(pool, feat)
-    heads = pool.num_heads
+    heads, S = pool.num_heads, output_size
     d = C // heads
-    ay, ax = roi_align_matrices(boxes.to(feat.dtype), H, W, output_size, spatial_scale,
+    ay, ax = roi_align_matrices(boxes.to(feat.dtype), H, W, S, spatial_scale,
                                 sampling_ratio)                                 # [R,S,H], [R,S,W]
-    ay, ax = ay.to(feat.dtype), ax.to(feat.dtype)
-    pk, pv, q0 = projected_positions(pool, output_size, output_size, feat.dtype)  # [1+SS, C]
+    # padded layout [B, Rm, ...]: slot (b, j) is RoI j of image b
+    Rm = max(counts)
+    img = torch.repeat_interleave(torch.arange(B, device=feat.device),
+                                  torch.as_tensor(counts, device=feat.device))  # [R]
+    starts = torch.cumsum(torch.as_tensor([0] + counts[:-1], device=feat.device), 0)
+    slot = torch.arange(R, device=feat.device) - starts[img]                     # [R]
+    AY = feat.new_zeros(B, Rm, S, H)
+    AX = feat.new_zeros(B, Rm, S, W)
+    AY[img, slot] = ay.to(feat.dtype)
+    AX[img, slot] = ax.to(feat.dtype)
+    pk, pv, q0 = projected_positions(pool, S, S, feat.dtype)                    # [1+SS, C]
     # Query: the mean token a_r G + pos_0, a_r = mean row of A_r = mean(Ay) (x) mean(Ax).
-    a = torch.einsum("ry,rx->ryx", ay.mean(1), ax.mean(1)).reshape(R, H * W)    # [R, HW]
-    if R < H * W:
-        q = F.linear(a @ maps.g, pool.q_proj.weight)                            # [R, C]
+    a = torch.einsum("bry,brx->bryx", AY.mean(2), AX.mean(2)).reshape(B, Rm, H * W)  # [B, Rm, HW]
+    if Rm < H * W:
+        q = F.linear(a @ maps.g, pool.q_proj.weight)                            # [B, Rm, C]
     else:
-        q = a @ F.linear(maps.g, pool.q_proj.weight)                            # [R, C]
-    q = _heads(q + q0, heads) * d ** -0.5                                       # [R, h, d]
+        q = a @ F.linear(maps.g, pool.q_proj.weight)                            # [B, Rm, C]
+    q = _heads(q + q0, heads) * d ** -0.5                                       # [B, Rm, h, d]
     # Scores of the S*S content tokens: A_r (K q_r), separably; the mean token's content score
     # is their mean (a_r is the mean row of A_r).
-    u = torch.einsum("nhd,rhd->rhn", maps.k, q).reshape(R, heads, H, W)         # [R, h, H, W]
-    content = torch.einsum("rhyx,rjx->rhyj", u, ax)                            # [R, h, H, S]
-    content = torch.einsum("rhyj,riy->rhij", content, ay).reshape(R, heads, -1)  # [R, h, SS]
-    content = torch.cat([content.mean(-1, keepdim=True), content], -1)          # [R, h, 1+SS]
-    scores = content + torch.einsum("thd,rhd->rht", _heads(pk, heads), q)       # [R, h, 1+SS]
-    p = scores.softmax(-1)                                                      # [R, h, 1+SS]
+    u = torch.einsum("bnhd,brhd->brhn", maps.k, q).reshape(B, Rm, heads, H, W)  # [B, Rm, h, H, W]
+    content = torch.einsum("brhyx,brjx->brhyj", u, AX)                          # [B, Rm, h, H, S]
+    content = torch.einsum("brhyj,briy->brhij", content, AY).reshape(B, Rm, heads, S * S)
+    content = torch.cat([content.mean(-1, keepdim=True), content], -1)          # [B, Rm, h, 1+SS]
+    scores = content + torch.einsum("thd,brhd->brht", _heads(pk, heads), q)     # [B, Rm, h, 1+SS]
+    p = scores.softmax(-1)                                                      # [B, Rm, h, 1+SS]
     # Output: (sum_j p_j A_r[j]) V with the mean token spread over the content rows, + positions.
-    pc = p[..., 1:] + p[..., :1] / (output_size * output_size)                  # [R, h, SS]
-    pc = pc.reshape(R, heads, output_size, output_size)
-    w = torch.einsum("rhij,rjx->rhix", pc, ax)                                  # [R, h, S, W]
-    w = torch.einsum("rhix,riy->rhyx", w, ay).reshape(R, heads, H * W)          # [R, h, HW]
-    o = torch.einsum("rhn,nhd->rhd", w, maps.v) + torch.einsum("rht,thd->rhd", p, _heads(pv, heads))
-    return F.linear(o.reshape(R, C), pool.c_proj.weight, pool.c_proj.bias)      # [R, D]
+    pc = (p[..., 1:] + p[..., :1] / (S * S)).reshape(B, Rm, heads, S, S)        # [B, Rm, h, S, S]
+    w = torch.einsum("brhij,brjx->brhix", pc, AX)                               # [B, Rm, h, S, W]
+    w = torch.einsum("brhix,briy->brhyx", w, AY).reshape(B, Rm, heads, H * W)   # [B, Rm, h, HW]
+    o = torch.einsum("brhn,bnhd->brhd", w, maps.v) \
+        + torch.einsum("brht,thd->brhd", p, _heads(pv, heads))                  # [B, Rm, h, d]
+    o = o.reshape(B, Rm, C)[img, slot]                                          # [R, C]
+    return F.linear(o, pool.c_proj.weight, pool.c_proj.bias)                    # [R, D]
 
 
 def naive_roi_attention_pool(pool: nn.Module, feat: torch.Tensor, boxes: torch.Tensor,
