@@ -12,7 +12,7 @@ import typer
 
 from weakhoi.errors import WeakHOIError
 
-from . import data, detect, encode, evaluate, spatial, viz
+from . import data, detect, encode, evaluate, pretrain, spatial, viz
 
 def _help(doc: str | None) -> str:
     """A module docstring as command help: paragraphs kept, hard line breaks unwrapped so the
@@ -31,6 +31,7 @@ app = typer.Typer(
 
 app.command("data", help=_help(data.__doc__))(data.command)
 app.command("detect", help=_help(detect.__doc__))(detect.command)
+app.command("pretrain", help=_help(pretrain.__doc__))(pretrain.command)
 app.command("encode", help=_help(encode.__doc__))(encode.command)
 app.command("spatial", help=_help(spatial.__doc__))(spatial.command)
 app.add_typer(evaluate.app, name="evaluate", help=_help(evaluate.__doc__))
