@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ["bench_spatial.py", "bench_read.py", "bench_eval_hicodet.py"]
+SCRIPTS = ["bench_spatial.py", "bench_read.py", "bench_eval_hicodet.py", "bench_zero_shot.py"]
 
 if __name__ == "__main__":
     failed = []

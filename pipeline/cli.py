@@ -14,7 +14,7 @@ import typer
 
 from weakhoi.errors import WeakHOIError
 
-from . import data, detect, encode, evaluate, export, infer, predict, runlog, spatial, train, viz
+from . import data, detect, encode, evaluate, export, infer, predict, pretrain, runlog, spatial, train, viz
 
 
 def _help(doc: str | None) -> str:
@@ -72,6 +72,7 @@ def _start() -> None:
 
 app.command("data", help=_help(data.__doc__))(data.command)
 app.command("detect", help=_help(detect.__doc__))(detect.command)
+app.command("pretrain", help=_help(pretrain.__doc__))(pretrain.command)
 app.command("encode", help=_help(encode.__doc__))(encode.command)
 app.command("spatial", help=_help(spatial.__doc__))(spatial.command)
 app.command("train", help=_help(train.__doc__))(train.command)

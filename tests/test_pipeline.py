@@ -5,6 +5,7 @@ temporary copy of the project's pipeline definition.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,9 +26,17 @@ PROVENANCE_KEYS = ("artifact_type", "schema_version", "params", "params_hash", "
                    "input_hashes", "library_versions")
 
 
+def shrink_pretrain(params: dict) -> None:
+    """Fast `pretrain` settings (a few steps on a few captions) for pipeline tests."""
+    params["pretrain"].update(steps=2, batch_size=8, warmup_steps=1, bn_recalibrate_batches=1, workers=1)
+    params["pretrain"]["captions"].update(num=16)
+
+
 def small_params(tmp: Path, num_train: int = 16, num_test: int = 6) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["synhoi"].update(num_train=num_train, num_test=num_test)
+    shrink_pretrain(params)
+    params["encode"]["pretrained"] = str(tmp / "clip_prior" / "open_clip_model.safetensors")
     p = tmp / "params.yaml"
     p.write_text(yaml.safe_dump(params, sort_keys=False))
     return p
@@ -40,11 +49,12 @@ def run(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    """data -> detect (train, test) -> encode -> spatial (train, test) on 16 + 6 images."""
+    """data -> detect (train, test) -> pretrain -> encode -> spatial (train, test) on 16 + 6 images."""
     tmp = tmp_path_factory.mktemp("chain")
     params = small_params(tmp)
     data = tmp / "synhoi"
     run("data", "--out-dir", data, "--params", params)
+    run("pretrain", "--dataset", "synhoi", "--out", tmp / "clip_prior", "--live-dir", tmp / "live", "--params", params)
     out = {}
     for split in ("train", "test"):
         ann, img = data / f"instances_{split}.json", data / "images" / split
@@ -87,6 +97,12 @@ def test_chain_artifacts_are_consistent(chain):
         assert bank.shape == (ds.vocab.num_hois, 128)
         np.testing.assert_allclose(np.linalg.norm(bank, axis=1), 1.0, atol=1e-5)
         assert kb.strings("prompts") == ds.vocab.prompts()
+        attrs = kb.attrs
+    # the knowledge bank comes from the `pretrain` stage's CLIP prior and names it with its hash
+    prior = chain["params"].parent / "clip_prior"
+    ckpt_sha = json.loads((prior / "provenance.json").read_text())["checkpoint"]["sha256"]
+    assert attrs["pretrained_file"] == str(prior / "open_clip_model.safetensors") and not attrs["random_init"]
+    assert attrs["pretrained_sha256"] == ckpt_sha == attrs["input_hashes"][attrs["pretrained_file"]]
 
 
 def test_every_artifact_carries_provenance(chain):
@@ -164,6 +180,7 @@ def test_dvc_repro_is_cached_and_param_changes_rerun_only_their_stage(tmp_path):
         shutil.copytree(ROOT / d, proj / d, ignore=shutil.ignore_patterns("__pycache__"))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["synhoi"].update(num_train=12, num_test=4)
+    shrink_pretrain(params)
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
@@ -180,7 +197,7 @@ def test_dvc_repro_is_cached_and_param_changes_rerun_only_their_stage(tmp_path):
     sh("git", "init", "-q")
     sh(*dvc, "init", "-q")
     first = sh(*dvc, "repro")
-    for stage in ("data", "detect@train", "detect@test", "encode", "spatial@train", "spatial@test"):
+    for stage in ("data", "detect@train", "detect@test", "pretrain", "encode", "spatial@train", "spatial@test"):
         assert f"Running stage '{stage}'" in first
     assert (proj / "artifacts" / "pairs" / "test.zarr").is_dir()
     assert list((proj / "weakhoi").rglob("__pycache__")), "the stages ran the copied code"

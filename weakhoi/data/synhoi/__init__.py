@@ -31,6 +31,7 @@ Package layout (imports only go downward in this list)::
     scene.py        per-image random streams and generate_image
     writer.py       split JSON, deterministic JSON dump
     stats.py        summary statistics
+    captions.py     the caption split (image-caption "web data" for pretraining the tiny CLIP)
     __init__.py     generate_split / generate (they call ``generate_image`` through this
                     namespace, so replacing ``synhoi.generate_image`` affects them)
 """
@@ -42,6 +43,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ...artifacts.atomic import atomic_output, directory_kind
+from .captions import CaptionConfig, CaptionSplit, generate_captions
 from .config import GENERATOR_NAME, GENERATOR_VERSION, SynHOIConfig
 from .figures import SHIRT, SKIN, TROUSERS, Body, PersonStyle, build_person
 from .layout import Placed, Scene
@@ -54,8 +56,8 @@ from .vocabulary import INTERACTION_RANKING, NO_INTERACTION_OBJECTS, OBJECTS, VE
 from .writer import dump_json, split_json
 
 __all__ = [
-    "Body", "build_object", "build_person", "Colour", "dump_json", "Entity", "generate",
-    "generate_image", "generate_split", "GENERATOR_NAME", "GENERATOR_VERSION", "idle_person",
+    "Body", "build_object", "build_person", "CaptionConfig", "CaptionSplit", "Colour", "dump_json", "Entity", "generate",
+    "generate_captions", "generate_image", "generate_split", "GENERATOR_NAME", "GENERATOR_VERSION", "idle_person",
     "IDLE_POSES", "ImageRecord", "interaction_group", "INTERACTION_RANKING",
     "nearest_object_mispair_rate", "NO_INTERACTION_OBJECTS", "OBJ_COLOURS", "OBJECTS",
     "PersonStyle", "Placed", "Point", "Prim", "Scene", "SHIRT", "SKIN", "SMALL_OBJECTS",

