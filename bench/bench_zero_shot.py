@@ -35,17 +35,19 @@ def run_stage(params: Path, out: Path, live: Path) -> dict:
     load0 = os.getloadavg()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               WEAKHOI_RUN_LOG_DIR=str(live.parent / "runs"))
     subprocess.run([sys.executable, "-m", "pipeline.cli", "pretrain", "--dataset", "synhoi", "--out", str(out),
-                    "--live-dir", str(live), "--params", str(params)], check=True, env=env, cwd=ROOT)
+                    "--curves", str(live), "--params", str(params)], check=True, env=env, cwd=ROOT)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    metrics = json.loads((live / "metrics.json").read_text())
+    metrics = json.loads(next((live.parent / "runs").rglob(out.name + ".json")).read_text())  # run record
     return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_before": [round(x, 2) for x in load0],
             "load_after": [round(x, 2) for x in os.getloadavg()],
             "captions_s": metrics.get("seconds_captions"), "train_s": metrics.get("seconds_train"),
-            "final_loss": metrics.get("final_loss"), "epochs": metrics.get("epochs")}
+            "final_loss": metrics.get("final_loss"),
+            "epochs": json.loads((out / "provenance.json").read_text())["training"]["epochs"]}
 
 
 def test_split(params: dict, data_dir: Path | None, tmp: Path):

@@ -6,7 +6,8 @@ interaction class equally likely, natural-language captions with noise; params
 contrastive loss (params `pretrain`), and writes OUT/open_clip_model.safetensors (an open_clip
 state dict: give it to `encode.pretrained` or any `load_clip` like a real CLIP checkpoint),
 OUT/provenance.json (params, the caption split's hash, the checkpoint's sha256) and
-OUT/captions.txt. Loss curves go to the dvclive directory LIVE_DIR.
+OUT/captions.txt. Loss curves go to CURVES (dvclive's layout without its wall-clock column,
+rebuilt from the history, so they are byte-reproducible); durations go to the run record.
 
 `pretrain.enabled: auto` trains only when the dataset is SynHOI. Otherwise (HICO-DET or V-COCO
 with real CLIP weights, or `enabled: false`) the stage is a no-op that writes a small marker
@@ -72,51 +73,53 @@ def command(
     out: Path = typer.Option(Path("artifacts/clip_prior"), "--out",
                              help="Output directory (replaced): open_clip_model.safetensors, "
                                   "provenance.json, captions.txt."),
-    live_dir: Path = typer.Option(Path("dvclive/pretrain"), "--live-dir",
-                                  help="dvclive directory for the loss curves and metrics."),
+    curves: Path = typer.Option(Path("metrics/pretrain"), "--curves",
+                                help="Directory for the loss curves (metrics.json, plots/metrics/pretrain/*.tsv)."),
     dataset: str = typer.Option("synhoi", "--dataset",
                                 help="Dataset kind of the pipeline (pretrain.enabled: auto trains on synhoi only)."),
     params: Path = typer.Option(DEFAULT_PARAMS, "--params", help="params.yaml with sections `pretrain` and `synhoi`."),
 ) -> None:
     """Pretrain the tiny CLIP contrastively on the SynHOI caption split."""
-    from dvclive import Live
     from tqdm import tqdm
 
+    from weakhoi.artifacts import check_replaceable
     from weakhoi.data.synhoi import generate_captions
-    from weakhoi.pretrain import ARTIFACT_TYPE, SCHEMA_VERSION, prior_provenance, pretrain_clip, write_prior
+    from weakhoi.engine.log import CURVES_KIND, write_curves
+    from weakhoi.pretrain import (ARTIFACT_TYPE, PRIOR_KIND, SCHEMA_VERSION, prior_provenance,
+                                  pretrain_clip, write_prior)
+
+    from .runlog import record_run
 
     cfg = resolve(load_params(params), dataset, params)
-    with Live(dir=str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        if not cfg["enabled"]:
-            marker = {"artifact_type": ARTIFACT_TYPE, "schema_version": SCHEMA_VERSION, "enabled": False,
-                      "dataset": dataset, "params": {"pretrain": {"enabled": cfg["enabled_param"]}},
-                      "reason": "pretrain.enabled is false, or auto with a dataset other than synhoi: "
-                                "the pipeline uses real CLIP weights (encode.pretrained)"}
-            write_prior(out, None, marker)
-            live.summary["enabled"] = 0
-            typer.echo(f"pretrain disabled for dataset {dataset!r} (pretrain.enabled: "
-                       f"{cfg['enabled_param']}); marker written to {out}/provenance.json")
-            return
-        t0 = time.perf_counter()
-        caps = cfg["captions"]
-        with tqdm(total=caps.num, desc="captions", unit="img", disable=None) as bar:
-            split = generate_captions(cfg["scene"], caps, workers=cfg["workers"], progress=bar.update)
-        t1 = time.perf_counter()
-
-        def log(rec: dict[str, float]) -> None:
-            for key in ("loss", "lr", "logit_scale", "image_size"):
-                live.log_metric(f"train/{key}", rec[key])
-            live.next_step()
-
-        result = pretrain_clip(split.images, split.captions, cfg["recipe"], on_step=log)
-        t2 = time.perf_counter()
-        prov = prior_provenance(cfg["params"], split, result, dataset)
-        doc = write_prior(out, result, prov, split.captions)
-        t3 = time.perf_counter()
-        summary = {"enabled": 1, "final_loss": prov["training"]["final_loss"],
-                   "epochs": prov["training"]["epochs"], "seconds_captions": round(t1 - t0, 2),
-                   "seconds_train": round(t2 - t1, 2), "seconds_total": round(t3 - t0, 2)}
-        live.summary.update(summary)
+    check_replaceable(out, PRIOR_KIND, [params])                         # before any work
+    check_replaceable(curves, CURVES_KIND, [params])
+    if not cfg["enabled"]:
+        marker = {"artifact_type": ARTIFACT_TYPE, "schema_version": SCHEMA_VERSION, "enabled": False,
+                  "dataset": dataset, "params": {"pretrain": {"enabled": cfg["enabled_param"]}},
+                  "reason": "pretrain.enabled is false, or auto with a dataset other than synhoi: "
+                            "the pipeline uses real CLIP weights (encode.pretrained)"}
+        write_prior(out, None, marker)
+        write_curves(curves, [], prefix="pretrain")
+        record_run(out, "pretrain", {"enabled": False})
+        typer.echo(f"pretrain disabled for dataset {dataset!r} (pretrain.enabled: "
+                   f"{cfg['enabled_param']}); marker written to {out}/provenance.json")
+        return
+    t0 = time.perf_counter()
+    caps = cfg["captions"]
+    with tqdm(total=caps.num, desc="captions", unit="img", disable=None) as bar:
+        split = generate_captions(cfg["scene"], caps, workers=cfg["workers"], progress=bar.update)
+    t1 = time.perf_counter()
+    result = pretrain_clip(split.images, split.captions, cfg["recipe"])
+    t2 = time.perf_counter()
+    history = [{"step": int(h["step"]) + 1, **{k: h[k] for k in ("loss", "lr", "logit_scale", "image_size")}}
+               for h in result.history]
+    write_curves(curves, history, prefix="pretrain")
+    prov = prior_provenance(cfg["params"], split, result, dataset)
+    doc = write_prior(out, result, prov, split.captions)
+    t3 = time.perf_counter()
+    record_run(out, "pretrain", {"seconds_captions": round(t1 - t0, 2), "seconds_train": round(t2 - t1, 2),
+                                 "seconds_total": round(t3 - t0, 2),
+                                 "final_loss": prov["training"]["final_loss"]})
     typer.echo(f"CLIP prior {cfg['recipe'].model}: {caps.num} captions in {t1 - t0:.1f} s, "
                f"{cfg['recipe'].steps} steps ({prov['training']['epochs']:.1f} epochs) in {t2 - t1:.1f} s, "
                f"final loss {prov['training']['final_loss']:.3f} -> {out}/{doc['checkpoint']['file']} "

@@ -24,6 +24,10 @@ def write_params(path: Path, synhoi: dict | None = None, train: dict | None = No
     """params.yaml of the project with overrides (``train`` entries merged one level deep)."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["synhoi"].update(synhoi or {})
+    # the CLIP prior is the `pretrain` stage's output in the workspace: tests use random init
+    # (their own `pretrain` runs say so explicitly)
+    params["encode"]["pretrained"] = "none"
+    params["train"]["model"]["backbone"]["pretrained"] = "none"
     params.setdefault("train", {})
     for key, value in (train or {}).items():
         if isinstance(value, dict) and isinstance(params["train"].get(key), dict):

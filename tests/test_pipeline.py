@@ -54,7 +54,7 @@ def chain(tmp_path_factory):
     params = small_params(tmp)
     data = tmp / "synhoi"
     run("data", "--out-dir", data, "--params", params)
-    run("pretrain", "--dataset", "synhoi", "--out", tmp / "clip_prior", "--live-dir", tmp / "live", "--params", params)
+    run("pretrain", "--dataset", "synhoi", "--out", tmp / "clip_prior", "--curves", tmp / "live", "--params", params)
     out = {}
     for split in ("train", "test"):
         ann, img = data / f"instances_{split}.json", data / "images" / split

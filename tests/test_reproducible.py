@@ -44,6 +44,8 @@ def project(tmp_path_factory) -> tuple[Path, Path]:
     params["synhoi"].update(num_train=12, num_test=4)
     params["train"].update(iterations=3, batch_size=2, image_size=64, log_every=1, checkpoint_every=0)
     params["train"]["model"]["backbone"]["batchnorm"] = "frozen_stats"
+    params["encode"]["pretrained"] = "none"          # the workspace's CLIP prior is not an input here
+    params["train"]["model"]["backbone"]["pretrained"] = "none"
     p = tmp / "params.yaml"
     p.write_text(yaml.safe_dump(params, sort_keys=False))
     return tmp, p

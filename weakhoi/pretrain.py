@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .artifacts.atomic import atomic_output, write_json
+from .artifacts.atomic import atomic_output, directory_kind, write_json
 from .clip import TINY_MODEL, load_clip
 from .errors import ConfigError
 from .zero_shot import model_image_size, model_mean_std, normalize, resize_images
@@ -54,6 +54,8 @@ CAPTIONS_NAME = "captions.txt"
 METADATA_KEY = "weakhoi_provenance"
 ARTIFACT_TYPE = "clip_prior"
 SCHEMA_VERSION = 1
+#: Replace-policy kind of the prior's directory (a marked weakhoi directory).
+PRIOR_KIND = directory_kind("clip prior")
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,7 @@ def write_prior(out_dir: Path | str, result: PretrainResult | None, provenance: 
     ``provenance.json`` is written: a small marker whose bytes depend on ``provenance`` only.
     Returns the provenance as written to ``provenance.json``."""
     doc = dict(provenance)
-    with atomic_output(out_dir) as tmp:
+    with atomic_output(out_dir, PRIOR_KIND) as tmp:
         tmp.mkdir()
         if result is not None:
             sha = save_checkpoint(result.net, tmp / CHECKPOINT_NAME, provenance)

@@ -100,7 +100,7 @@ _IDLE_PERSON = ("another person stands nearby", "a second person watching", "peo
                 "a bystander", "someone standing around")
 _EXTRA_OBJECT = ("{object} nearby", "{object} on the ground", "with {object} in the background",
                  "there is also {object}", "{object} lying around")
-_OBJECTS_ONLY = ("{objects}", "{objects}", "some {objects}", "{objects} on the grass", "{objects} and people")
+_OBJECTS_ONLY = ("{objects}", "{objects}", "only {objects}", "{objects} on the grass", "{objects} and people")
 _PLACEHOLDERS = {"subject", "object", "ing", "s", "pp"}
 
 
