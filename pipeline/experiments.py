@@ -491,7 +491,8 @@ def hydra_value(value: Any) -> str:
     if isinstance(value, str):
         if _BARE.match(value) and value.lower() not in _KEYWORDS:
             return value
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        # quoted: a quote is escaped; backslashes are literal except before a quote or the end
+        return "'" + re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value) + "'"
     if isinstance(value, list):
         return "[" + ",".join(hydra_value(v) for v in value) + "]"
     raise ConfigError(f"cannot write {value!r} as a -S value")

@@ -124,11 +124,11 @@ def _status(ef: ExperimentFile, row: Row, dataset: str, rec: ExpRecord | None, r
     else:
         missing = ef.missing_assets(ef.overrides(target.id, dataset), dataset, root)
         if missing:
-            ids = ", ".join(dict.fromkeys(m.asset.id for m in missing))
-            return _Status(f"missing: {ids}", "missing", missing)
-        kind = text = rec.state if rec is not None else "not run"
-        if kind == "failed":
-            text = f"failed (dvc queue logs {rec.name})"
+            kind, text = "missing", "missing: " + ", ".join(dict.fromkeys(m.asset.id for m in missing))
+        else:
+            kind = text = rec.state if rec is not None else "not run"
+            if kind == "failed":
+                text = f"failed (dvc queue logs {rec.name})"
     if target is not row:
         text += f" (= {target.label}" + ("" if target.table == row.table else f", Table {target.table}") + ")"
     base = ef.inference_base(target)
@@ -229,8 +229,9 @@ def render_table(ef: ExperimentFile, table: Table, dataset: str | None, records:
     counts: dict[str, int] = {}
     for s in statuses:
         counts[s.kind] = counts.get(s.kind, 0) + 1
-    intro = [f"Measured by this project (`dvc exp show`) next to the paper's numbers. {len(statuses)} "
-             f"row results: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + "."]
+    intro = ["Measured by this project (`dvc exp show`) next to the paper's numbers. Row status"
+             + (" (per dataset)" if dataset is None else "") + ": "
+             + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + "."]
     md = comparison_markdown(title, columns, rows, intro, _notes(ef, table, datasets, statuses, records))
     return md, rows, columns
 
