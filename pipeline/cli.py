@@ -14,7 +14,8 @@ import typer
 
 from weakhoi.errors import WeakHOIError
 
-from . import data, detect, encode, evaluate, export, infer, predict, pretrain, runlog, spatial, train, viz
+from . import (data, detect, encode, evaluate, export, infer, predict, pretrain, runlog, spatial, tables, train,
+               viz)
 
 
 def _help(doc: str | None) -> str:
@@ -81,6 +82,7 @@ app.add_typer(evaluate.app, name="evaluate", help=_help(evaluate.__doc__))
 app.command("export", help=_help(export.__doc__))(export.command)
 app.command("predict", help=_help(predict.__doc__))(predict.command)
 app.add_typer(viz.app, name="viz", help=_help(viz.__doc__))
+app.add_typer(tables.app, name="tables", help=_help(tables.__doc__))
 tidy_help(app)
 
 

@@ -156,6 +156,16 @@ def test_what_a_directory_output_refuses(tmp_path):
     assert artifacts.describe(empty) == kind and (empty / artifacts.OUTPUT_MARKER).is_file()
     write_dir(empty, "second")                                 # our own: replaced
     assert (empty / "scores.txt").read_text() == "second"
+    nested = tmp_path / "nested"                   # only empty directories (what DVC leaves of the
+    (nested / "plots" / "metrics").mkdir(parents=True)   # outputs it removes): empty, replaced
+    assert artifacts.describe(nested) == "dir:empty"
+    write_dir(nested, "third")
+    assert sorted(p.name for p in nested.iterdir()) == [artifacts.OUTPUT_MARKER, "scores.txt"]
+    (tmp_path / "held" / "sub").mkdir(parents=True)        # a file anywhere in the tree: foreign
+    (tmp_path / "held" / "sub" / "x.txt").write_text("mine")
+    with pytest.raises(OutputError, match="did not write"):
+        write_dir(tmp_path / "held", "x")
+    assert (tmp_path / "held" / "sub" / "x.txt").read_text() == "mine"
     zarr_dir = tmp_path / "z.zarr"
     zarr_dir.mkdir()
     (zarr_dir / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group", "attributes": {}}')

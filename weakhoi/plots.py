@@ -1,12 +1,15 @@
-"""Small static charts drawn with PIL (no plotting library in the environment): a scatter plot
-with axes, ticks, labels and a legend, written as a byte-reproducible PNG (no metadata, no
-timestamps). Used by ``weakhoi evaluate scores`` for the per-class AP plot; DVC renders the
-same data interactively from the CSV files next to it.
+"""Small static charts drawn with PIL (no plotting library in the environment), written as
+byte-reproducible PNGs (no metadata, no timestamps): a scatter plot with axes, ticks, labels and
+a legend (``weakhoi evaluate scores``' per-class AP plot; DVC renders the same data
+interactively from the CSV files next to it), and a horizontal chart of bar pairs, measured vs
+reference per row (``weakhoi tables render``: each paper table's measured numbers against the
+paper's).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Sequence
 
@@ -101,5 +104,96 @@ def scatter_png(path: Path | str, series: Sequence[Series], title: str, x_label:
         ly = top + 8 + 16 * k
         draw.ellipse([lx - tw - 16, ly + 2, lx - tw - 8, ly + 10], fill=s.colour)
         draw.text((lx - tw, ly - 1), label, fill=ink, font=small)
+    with atomic_output(path) as tmp:
+        img.save(tmp, format="PNG", optimize=False, compress_level=6)
+
+
+@dataclass(frozen=True)
+class BarPair:
+    """One row of :func:`bar_pairs_png`: a measured value next to its reference (e.g. the
+    paper's number). ``value`` None draws no measured bar but ``note`` (e.g. "not run")."""
+    label: str
+    value: float | None
+    reference: float | None
+    note: str = ""
+
+
+MEASURED_COLOUR: RGB = (31, 119, 180)
+REFERENCE_COLOUR: RGB = (190, 190, 190)
+
+
+def decimal_text(value: float, digits: int = 2) -> str:
+    """``value`` rounded half up to ``digits`` decimals from its shortest decimal form, as papers
+    print numbers (35.125 -> '35.13'; Python's format rounds the binary value: '35.12')."""
+    q = Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return f"{q:.{digits}f}"
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(float(x))
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: float) -> str:
+    """``text``, cut with an ellipsis to fit ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def bar_pairs_png(path: Path | str, pairs: Sequence[BarPair], title: str, x_label: str,
+                  legend: tuple[str, str] = ("measured", "reference"), width: int = 760) -> None:
+    """Write a horizontal bar chart with one pair of bars per row (measured above, reference
+    below) to ``path`` (PNG, atomically, byte-reproducible). Rows without a measured value show
+    their ``note`` in place of the bar; values are printed at the bar ends."""
+    font, small = get_font(13), get_font(11)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    left = 16 + int(max([probe.textlength(p.label, font=small) for p in pairs] + [40.0]))
+    right, top, bottom, bar, gap = 56, 58, 46, 11, 12
+    row_h = 2 * bar + gap
+    H = top + bottom + row_h * max(len(pairs), 1)
+    W = max(width, left + right + 240)
+    img = Image.new("RGB", (W, H), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    values = [float(v) for p in pairs for v in (p.value, p.reference) if _finite(v)]
+    top_value = max(values + [1.0])
+    ticks = nice_ticks(0.0, top_value)
+    if ticks[-1] < top_value:                                 # the axis ends on a tick past every bar
+        ticks.append(round(2 * ticks[-1] - ticks[-2], 10) if len(ticks) > 1 else top_value)
+    x1 = ticks[-1]
+    pw = W - left - right
+
+    def px(x: float) -> float:
+        return left + max(0.0, x) / x1 * pw
+
+    grid, axis, ink, faint = (228, 228, 228), (90, 90, 90), (20, 20, 20), (120, 120, 120)
+    plot_bottom = top + row_h * max(len(pairs), 1)
+    for t in ticks:
+        draw.line([(px(t), top - 4), (px(t), plot_bottom)], fill=grid)
+        label = f"{t:g}"
+        tw = draw.textlength(label, font=small)
+        draw.text((px(t) - tw / 2, plot_bottom + 4), label, fill=ink, font=small)
+    draw.line([(left, top - 4), (left, plot_bottom)], fill=axis)
+    draw.line([(left, plot_bottom), (left + pw, plot_bottom)], fill=axis)
+    for i, p in enumerate(pairs):
+        y = top + i * row_h
+        tw = draw.textlength(p.label, font=small)
+        draw.text((left - 8 - tw, y + bar - 6), p.label, fill=ink, font=small)
+        for k, (v, colour) in enumerate(((p.value, MEASURED_COLOUR), (p.reference, REFERENCE_COLOUR))):
+            yy = y + k * bar
+            if _finite(v):
+                draw.rectangle([left + 1, yy + 1, max(left + 1, px(float(v))), yy + bar - 1], fill=colour)
+                draw.text((px(float(v)) + 4, yy - 1), decimal_text(float(v)), fill=ink, font=small)
+            elif k == 0:
+                draw.text((left + 6, yy - 1), _fit(draw, p.note or "no value", small, pw - 12), fill=faint, font=small)
+    draw.text((16, 10), title, fill=ink, font=font)
+    lx = 16
+    for name, colour in zip(legend, (MEASURED_COLOUR, REFERENCE_COLOUR)):
+        draw.rectangle([lx, 36, lx + 10, 46], fill=colour)
+        draw.text((lx + 14, 34), name, fill=ink, font=small)
+        lx += 30 + int(draw.textlength(name, font=small))
+    tw = draw.textlength(x_label, font=font)
+    draw.text((left + (pw - tw) / 2, H - 22), x_label, fill=ink, font=font)
     with atomic_output(path) as tmp:
         img.save(tmp, format="PNG", optimize=False, compress_level=6)

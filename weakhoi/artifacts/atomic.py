@@ -122,11 +122,21 @@ def _describe_dir(path: Path) -> str:
             kind = None
         if isinstance(kind, str) and kind:
             return f"dir:artifact:{kind}"
+    return "dir:empty" if _holds_no_file(path) else "dir:foreign"
+
+
+def _holds_no_file(path: Path) -> bool:
+    """Whether the tree under ``path`` holds directories only (no file, no symlink). Such a
+    directory counts as empty: DVC leaves the emptied parents of the outputs it removes before
+    a stage runs (e.g. ``metrics/train/plots/`` in an experiment's temporary copy)."""
     try:
-        empty = next(os.scandir(path), None) is None
+        with os.scandir(path) as it:
+            for entry in it:
+                if entry.is_symlink() or not entry.is_dir(follow_symlinks=False) or not _holds_no_file(Path(entry.path)):
+                    return False
     except OSError:
-        empty = False
-    return "dir:empty" if empty else "dir:foreign"
+        return False
+    return True
 
 
 def describe(path: Path | str) -> str | None:
