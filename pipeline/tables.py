@@ -110,7 +110,7 @@ def queue(
     file: Path = typer.Option(EXPERIMENTS_FILE, "--file", help=_FILE_HELP),
     params: Path = typer.Option(DEFAULT_PARAMS, "--params", help="params.yaml the overrides are checked against."),
 ) -> None:
-    """Queue the rows as DVC experiments (`dvc exp run --queue --name <row>-<dataset> -S ...`).
+    """Queue the rows as DVC experiments, one named `<row>-<dataset>` per row (`dvc exp run --queue`).
 
     The experiment file is checked first (every key a tracked param, every value valid for its
     stage). Experiments already queued, running or finished are skipped (DVC would otherwise

@@ -31,6 +31,8 @@ def siblings(directory: Path, name: str) -> list[Path]:
 def small_params(tmp: Path, **synhoi) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["synhoi"].update(synhoi)
+    params["encode"]["pretrained"] = "none"          # the workspace's CLIP prior may not exist
+    params["train"]["model"]["backbone"]["pretrained"] = "none"
     p = tmp / f"params_{'_'.join(f'{k}{v}' for k, v in synhoi.items())}.yaml"
     p.write_text(yaml.safe_dump(params, sort_keys=False))
     return p

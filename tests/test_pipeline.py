@@ -32,6 +32,13 @@ def shrink_pretrain(params: dict) -> None:
     params["pretrain"]["captions"].update(num=16)
 
 
+def shrink_train(params: dict) -> None:
+    """Fast `train` settings (a few iterations of small batches at low resolution)."""
+    params["train"].update(iterations=2, batch_size=2, image_size=64, log_every=1, num_workers=0,
+                           checkpoint_every=100)
+    params["train"]["loss"].update(src_warmup=0)
+
+
 def small_params(tmp: Path, num_train: int = 16, num_test: int = 6) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["synhoi"].update(num_train=num_train, num_test=num_test)
@@ -181,6 +188,7 @@ def test_dvc_repro_is_cached_and_param_changes_rerun_only_their_stage(tmp_path):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["synhoi"].update(num_train=12, num_test=4)
     shrink_pretrain(params)
+    shrink_train(params)
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     bindir = str(Path(sys.executable).parent)
     env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""),
@@ -197,7 +205,8 @@ def test_dvc_repro_is_cached_and_param_changes_rerun_only_their_stage(tmp_path):
     sh("git", "init", "-q")
     sh(*dvc, "init", "-q")
     first = sh(*dvc, "repro")
-    for stage in ("data", "detect@train", "detect@test", "pretrain", "encode", "spatial@train", "spatial@test"):
+    for stage in ("data", "detect@train", "detect@test", "pretrain", "encode", "spatial@train", "spatial@test",
+                  "train", "infer", "evaluate"):
         assert f"Running stage '{stage}'" in first
     assert (proj / "artifacts" / "pairs" / "test.zarr").is_dir()
     assert list((proj / "weakhoi").rglob("__pycache__")), "the stages ran the copied code"
@@ -207,7 +216,12 @@ def test_dvc_repro_is_cached_and_param_changes_rerun_only_their_stage(tmp_path):
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     third = sh(*dvc, "repro")
     ran = sorted(line.split("'")[1] for line in third.splitlines() if line.startswith("Running stage"))
-    assert ran == ["spatial@test", "spatial@train"]
+    assert ran == ["evaluate", "infer", "spatial@test", "spatial@train", "train"]   # and what reads pairs
+    # a fusion switch (read by evaluate only) re-runs evaluate alone
+    params["evaluate"]["use_relatedness"] = False
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    fourth = sh(*dvc, "repro")
+    assert [line.split("'")[1] for line in fourth.splitlines() if line.startswith("Running stage")] == ["evaluate"]
     # a change in shared library code re-runs the stages that import it (boxes: data, detect,
     # spatial; not encode)
     with (proj / "weakhoi" / "boxes.py").open("a") as f:
