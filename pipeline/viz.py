@@ -242,7 +242,7 @@ def predictions_sheet(
         r = ds[i]
         img = open_image(images / r.file_name, f"entry {i} of {annotations}", (r.width, r.height))
         sel = np.flatnonzero(fused.image_index == i)[:top_k]           # best first within an image
-        labels = [f"{pair_label(ds.vocab, int(fused.hoi[k]), -1)} {fused.score[k]:.2f}" for k in sel]
+        labels = [f"{pair_label(ds.vocab, int(fused.hoi[k]), -1)} {fused.score[k]:.2g}" for k in sel]
         tiles.append(draw_pairs(img, art.boxes[fused.human[sel]], art.boxes[fused.object[sel]],
                                 labels, scale=scale))
         captions.append(f"{r.file_name}: top {len(sel)} predictions")

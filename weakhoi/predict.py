@@ -116,6 +116,6 @@ def render_prediction(path: Path | str, pred: Prediction, max_entries: int = 5,
     top = pred.entries[:max_entries]
     if scale == 1 and max(pred.width, pred.height) < 256:
         scale = 3 if max(pred.width, pred.height) < 200 else 2
-    labels = [f"{e['hoi_name'].replace('_', ' ')} {e['score']:.2f}" for e in top]
+    labels = [f"{e['hoi_name'].replace('_', ' ')} {e['score']:.2g}" for e in top]
     return draw_pairs(img, np.array([e["human_box"] for e in top]).reshape(-1, 4),
                       np.array([e["object_box"] for e in top]).reshape(-1, 4), labels, scale=scale)
