@@ -129,9 +129,10 @@ def train_model(model_cfg: ModelConfig, loss_cfg: LossConfig, engine_cfg: Engine
         if not dist.is_main:
             return None
         write_curves(curves, result.history)
+        # no run key here: it hashes all library code (train's deps are a subset), so storing it
+        # would make the model's bytes change with code the stage does not depend on
         extra = {"dataset": inputs.dataset, "vocabulary": vocabulary_to_dict(vocab),
                  "iterations": result.iterations,
-                 "checkpoint_key": key,
                  "data_config": {"image_size": data_cfg.image_size, "max_pairs": data_cfg.max_pairs,
                                  "flip": data_cfg.flip},
                  "backbone_info": {k: v for k, v in unwrap(model).backbone.info.items()
