@@ -25,7 +25,10 @@ LAYOUTS = ("hico", "vcoco")
 ASSET_KINDS = ("file", "dir")
 _ASSET = re.compile(r"^\{asset:([A-Za-z0-9_]+)\}$")
 _ROW_ID = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
-_TOP = ("version", "metrics_file", "columns", "report_params", "base", "assets", "datasets", "tables", "rows")
+_TOP = ("version", "metrics_file", "columns", "report_params", "seed_param", "base", "assets", "datasets", "tables",
+        "rows")
+_OPTIONAL = ("report_params", "seed_param")
+_SEED_SUFFIX = re.compile(r"^(?P<name>.+)-s(?P<seed>[0-9]+)$")
 _ROW_KEYS = ("id", "table", "label", "setting", "overrides", "extends", "same_as", "inference_only", "paper")
 
 # --------------------------------------------------------------------------- the file's parts
@@ -126,10 +129,11 @@ class ExperimentFile:
 
     def __init__(self, path: Path, metrics_file: str, columns: dict[str, Column], report_params: tuple[str, ...],
                  base: dict[str, Any], assets: dict[str, Asset], datasets: dict[str, Dataset],
-                 tables: dict[int, Table], rows: dict[str, Row]) -> None:
+                 tables: dict[int, Table], rows: dict[str, Row], seed_param: str | None = None) -> None:
         self.path, self.metrics_file, self.columns = path, metrics_file, columns
         self.report_params, self.base, self.assets = report_params, base, assets
         self.datasets, self.tables, self.rows = datasets, tables, rows
+        self.seed_param = seed_param      # the param a seed replicate (`queue --seed N`) sets
 
     def err(self, where: str, msg: str) -> ConfigError:
         return ConfigError(f"{self.path}: {where}: {msg}")
@@ -165,9 +169,20 @@ class ExperimentFile:
             return self.alias_of(target, dataset) or target
         return None
 
-    def experiment_name(self, row: Row, dataset: str) -> str:
+    def experiment_name(self, row: Row, dataset: str, seed: int | None = None) -> str:
+        """``<row>-<dataset>`` (the row a ``same_as`` row stands for), ``-s<seed>`` appended for
+        a seed replicate (the same experiment with ``seed_param`` set to ``seed``)."""
         target = self.alias_of(row, dataset)
-        return f"{(target or row).id}-{dataset}"
+        return f"{(target or row).id}-{dataset}" + ("" if seed is None else f"-s{seed}")
+
+    def replicate_names(self, name: str, names: Iterable[str]) -> list[str]:
+        """The seed replicates of experiment ``name`` among ``names`` (``<name>-s<N>``), by seed."""
+        found = []
+        for n in names:
+            m = _SEED_SUFFIX.match(n)
+            if m and m["name"] == name:
+                found.append((int(m["seed"]), n))
+        return [n for _, n in sorted(found)]
 
     def inference_base(self, row: Row) -> Row | None:
         """The row whose trained model ``row`` shares (``inference_only``), else None."""
@@ -269,7 +284,7 @@ def load_experiments(path: Path | str = EXPERIMENTS_FILE) -> ExperimentFile:
     if unknown:
         raise err("top level")(f"unknown key(s) {', '.join(map(str, unknown))} (allowed: {', '.join(_TOP)})")
     for key in _TOP:
-        if key not in doc and key != "report_params":
+        if key not in doc and key not in _OPTIONAL:
             raise err("top level")(f"missing key {key!r}")
     if doc["version"] != 1:
         raise err("version")(f"must be 1, got {doc['version']!r}")
@@ -283,6 +298,9 @@ def load_experiments(path: Path | str = EXPERIMENTS_FILE) -> ExperimentFile:
             raise err(f"columns.{key}")(f"needs label, metric and layout ({' or '.join(LAYOUTS)}), got {c!r}")
         columns[key] = Column(str(key), str(c["label"]), str(c["metric"]), c["layout"])
     report = _strings(doc.get("report_params", []), err("report_params"))
+    seed_param = doc.get("seed_param")
+    if seed_param is not None and (not isinstance(seed_param, str) or not seed_param):
+        raise err("seed_param")(f"must be a dotted param key (e.g. train.seed), got {seed_param!r}")
 
     assets: dict[str, Asset] = {}
     for key, a in _mapping(doc["assets"], err("assets")).items():
@@ -391,7 +409,8 @@ def load_experiments(path: Path | str = EXPERIMENTS_FILE) -> ExperimentFile:
             if r.id in seen:
                 raise err(f"row {row.id}")(f"extends / same_as form a cycle: {' -> '.join(seen + [r.id])}")
             seen.append(r.id)
-    return ExperimentFile(path, doc["metrics_file"], columns, report, base, assets, datasets, tables, rows)
+    return ExperimentFile(path, doc["metrics_file"], columns, report, base, assets, datasets, tables, rows,
+                          seed_param)
 
 
 # --------------------------------------------------------------------------- planning a batch
@@ -412,30 +431,48 @@ def select_rows(ef: ExperimentFile, tables: Sequence[int] | None = None,
 
 
 def plan(ef: ExperimentFile, selected: Iterable[Row], dataset: str, root: Path,
-         extra: Mapping[str, Any] | None = None) -> list[Planned]:
+         extra: Mapping[str, Any] | None = None, seeds: Sequence[int] | None = None,
+         default_seed: Any = None) -> list[Planned]:
     """The experiments of ``selected`` on ``dataset`` (rows that do not run there are left out;
     a ``same_as`` alias becomes its target's experiment, listed once), with the assets under
     ``root`` resolved and checked. ``extra`` overrides go to every experiment (they may not
-    change a row's switches). Experiments that train come first, ``inference_only`` ones after
-    them (the queue runs roughly in order, so their model is then in the run-cache)."""
+    change a row's switches). ``seeds``: instead of the rows' experiments, their seed
+    replicates ``<name>-s<N>`` with the file's ``seed_param`` set to N (``default_seed``, the
+    value params.yaml gives it, is refused: that run is the row's experiment itself).
+    Experiments that train come first, ``inference_only`` ones after them (the queue runs
+    roughly in order, so their model is then in the run-cache)."""
     if dataset not in ef.datasets:
         raise ConfigError(f"unknown dataset {dataset!r} (datasets: {', '.join(ef.datasets)})")
+    extra = dict(extra or {})
+    if seeds:
+        if not ef.seed_param:
+            raise ConfigError(f"{ef.path}: no seed_param, so rows have no seed replicates")
+        if ef.seed_param in extra:
+            raise ConfigError(f"--set {ef.seed_param}: give seeds with --seed (they name the replicates)")
+        for seed in seeds:
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise ConfigError(f"--seed {seed!r}: a seed is a non-negative integer")
+            if seed == default_seed:
+                raise ConfigError(f"--seed {seed}: {ef.seed_param} is {seed} in params.yaml already, so the "
+                                  f"rows' own experiments are that seed; give other seeds")
     out: dict[str, Planned] = {}
-    for row in selected:
-        if not ef.applies(row, dataset):
-            continue
-        row = ef.alias_of(row, dataset) or row
-        name = ef.experiment_name(row, dataset)
-        if name in out:
-            continue
-        ov = ef.overrides(row.id, dataset)
-        for key, value in (extra or {}).items():
-            if key in ef.row_overrides(row.id):
-                raise ConfigError(f"--set {key}: set by row {row.id} of {ef.path}; the rows' switches "
-                                  f"are changed in the file, not on the command line")
-            ov[key] = value
-        out[name] = Planned(row, dataset, name, ef.resolve(ov, dataset, root),
-                            ef.missing_assets(ov, dataset, root))
+    for seed in (list(dict.fromkeys(seeds)) if seeds else [None]):
+        for row in selected:
+            if not ef.applies(row, dataset):
+                continue
+            row = ef.alias_of(row, dataset) or row
+            name = ef.experiment_name(row, dataset, seed)
+            if name in out:
+                continue
+            ov = ef.overrides(row.id, dataset)
+            own = ef.row_overrides(row.id)
+            for key, value in {**extra, **({ef.seed_param: seed} if seed is not None else {})}.items():
+                if key in own:
+                    raise ConfigError(f"--set {key}: set by row {row.id} of {ef.path}; the rows' switches "
+                                      f"are changed in the file, not on the command line")
+                ov[key] = value
+            out[name] = Planned(row, dataset, name, ef.resolve(ov, dataset, root),
+                                ef.missing_assets(ov, dataset, root))
     return sorted(out.values(), key=lambda p: p.row.inference_only)
 
 

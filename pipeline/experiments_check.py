@@ -200,6 +200,16 @@ def check_against_params(ef: ExperimentFile, params: Mapping[str, Any], dvc: Map
     keys = stage_keys(dvc)
     tracked = set().union(*keys.values())
     _check_keys(ef, "base", ef.base, params, tracked)
+    if ef.seed_param is not None:
+        found, value = lookup(params, ef.seed_param)
+        if ef.seed_param not in tracked or not found or not isinstance(value, int) or isinstance(value, bool):
+            raise ef.err("seed_param", f"{ef.seed_param!r} must be an integer param of params.yaml that a stage "
+                                       f"of dvc.yaml tracks")
+        setters = [w for w, ov in [("base", ef.base), *((f"dataset {d.id}", d.overrides) for d in ef.datasets.values()),
+                                   *((f"row {r.id}", r.overrides) for r in ef.rows.values())] if ef.seed_param in ov]
+        if setters:
+            raise ef.err(setters[0], f"key {ef.seed_param!r} is the seed_param: seeds are given with "
+                                     f"`weakhoi tables queue --seed N`, not fixed in the file")
     for d in ef.datasets.values():
         _check_keys(ef, f"dataset {d.id}", d.overrides, params, tracked)
     configs: dict[tuple[str, tuple], Row] = {}

@@ -9,7 +9,9 @@ its ``experiments``: ``{name, executor: {state, ...} | null, revs: [{rev, name, 
 ``.png``. A row's cell is a number only for an experiment that finished (a failed run's entry
 still carries the baseline's metrics: they are not shown), whose params hold the row's
 switches (else "stale"); otherwise the status says why: missing assets, queued, running,
-failed, not run.
+failed, not run. A row whose experiment has finished seed replicates (``<name>-s<N>``, ``weakhoi
+tables queue --seed N``) shows the mean over them and its own run, with the sample standard
+deviation.
 """
 from __future__ import annotations
 
@@ -151,25 +153,68 @@ def _sources(ef: ExperimentFile, table: Table, dataset: str | None) -> dict[str,
     return {c: by_layout[ef.columns[c].layout] for c in table.columns}
 
 
+def _runs(ef: ExperimentFile, row: Row, dataset: str, records: Mapping[str, ExpRecord],
+          status: _Status) -> tuple[list[ExpRecord], str]:
+    """The finished runs a row's cells average on ``dataset`` (its experiment, when done, and
+    its finished seed replicates ``<name>-s<N>`` that carry the row's switches) and what the
+    status adds about the seeds ("" without replicates)."""
+    if status.kind != "done":
+        return [], ""
+    target = ef.alias_of(row, dataset) or row
+    name = ef.experiment_name(row, dataset)
+    runs, others = [records[name]], []
+    for n in ef.replicate_names(name, records):
+        rec, seed = records[n], n.rsplit("-s", 1)[1]
+        if rec.state != "done":
+            others.append(f"s{seed} {rec.state}")
+        elif _stale(ef, target, rec) is not None:
+            others.append(f"s{seed} stale")
+        else:
+            runs.append(rec)
+    if len(runs) == 1 and not others:
+        return runs, ""
+    seeds = [lookup(r.params, ef.seed_param)[1] if ef.seed_param else "?" for r in runs]
+    text = f"; mean ± sd of {len(runs)} seeds ({', '.join(map(str, seeds))})" if len(runs) > 1 else ""
+    return runs, text + ("; " + ", ".join(others) if others else "")
+
+
+def _mean_sd(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (None below two values) of the values that exist."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None, None
+    mean = sum(vals) / len(vals)
+    if len(vals) < 2:
+        return mean, None
+    return mean, (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5
+
+
 def comparison_rows(ef: ExperimentFile, table: Table, dataset: str | None, records: Mapping[str, ExpRecord],
                     root: Path) -> list[tuple[ComparisonRow, list[_Status]]]:
     """The rows of ``table`` on ``dataset`` (None for a combined table), each with its status on
-    every dataset it draws from."""
+    every dataset it draws from. A row with finished seed replicates shows their mean (with the
+    row's own run) and sample standard deviation."""
     sources = _sources(ef, table, dataset)
     datasets = list(dict.fromkeys(sources.values()))
     out = []
     for row in ef.table_rows(table.number):
         names = {d: ef.experiment_name(row, d) for d in datasets}
         status = {d: _status(ef, row, d, records.get(names[d]), root) for d in datasets}
-        measured = {c: _metric(records.get(names[d]), ef.columns[c].metric) if status[d].kind == "done" else None
-                    for c, d in sources.items()}
+        runs = {}
+        for d in datasets:
+            runs[d], extra = _runs(ef, row, d, records, status[d])
+            if extra:
+                status[d] = _Status(status[d].text + extra, status[d].kind, status[d].missing)
+        stats = {c: _mean_sd([_metric(r, ef.columns[c].metric) for r in runs[d]]) for c, d in sources.items()}
+        measured = {c: m for c, (m, _) in stats.items()}
+        spread = {c: sd for c, (_, sd) in stats.items() if sd is not None} or None
         if len(datasets) > 1:
             text = "; ".join(f"{ef.datasets[d].name}: {status[d].text}" for d in datasets)
         else:
             text = status[datasets[0]].text
         per_column = {c: status[d].text for c, d in sources.items()} if len(datasets) > 1 else None
         out.append((ComparisonRow(row.label, row.setting, tuple(names.values()), measured, dict(row.paper), text,
-                                  per_column), list(status.values())))
+                                  per_column, spread), list(status.values())))
     return out
 
 
@@ -232,7 +277,12 @@ def render_table(ef: ExperimentFile, table: Table, dataset: str | None, records:
     intro = ["Measured by this project (`dvc exp show`) next to the paper's numbers. Row status"
              + (" (per dataset)" if dataset is None else "") + ": "
              + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + "."]
-    md = comparison_markdown(title, columns, rows, intro, _notes(ef, table, datasets, statuses, records))
+    notes = _notes(ef, table, datasets, statuses, records)
+    if any(r.spread for r in rows):
+        notes.append(f"a ± b: mean ± sample standard deviation over the row's finished runs with different "
+                     f"{ef.seed_param} (its own run and its seed replicates, `weakhoi tables queue --seed N`); "
+                     f"the other cells are one run.")
+    md = comparison_markdown(title, columns, rows, intro, notes)
     return md, rows, columns
 
 

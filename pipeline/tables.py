@@ -20,6 +20,7 @@ import typer
 from weakhoi.errors import ConfigError, DataError
 
 from .experiments import EXPERIMENTS_FILE, Decision, decide, load_experiments, plan, queue_args, select_rows
+from .experiments_check import lookup
 from .params import DEFAULT_PARAMS, load_params
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -104,6 +105,9 @@ def queue(
     assets: Optional[Path] = typer.Option(None, "--assets", help=_ASSETS_HELP),
     set_: List[str] = typer.Option([], "--set", help="KEY=VALUE added to every queued experiment, e.g. "
                                    "train.amp=bf16 (repeatable; not the rows' switches)."),
+    seed: List[int] = typer.Option([], "--seed", "-s", min=0, help="Queue seed replicates instead: "
+                                   "`<row>-<dataset>-s<N>` with the file's seed_param (train.seed) set to N "
+                                   "(repeatable; render shows mean ± sd over a row's seeds)."),
     force: bool = typer.Option(False, "--force", help="Queue rows whose experiment already finished again "
                                "(the new run replaces it)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the dvc commands instead of queueing."),
@@ -116,14 +120,18 @@ def queue(
     stage). Experiments already queued, running or finished are skipped (DVC would otherwise
     keep only one run of a name), failed ones are queued again; rows with missing assets are
     reported with what to provide and where. Rows that share a trained model are queued after
-    the row that trains it, so the run-cache gives it to them.
+    the row that trains it, so the run-cache gives it to them. With --seed, the rows' seed
+    replicates are queued (e.g. `--seed 1 --seed 2` for a spread of three seeds with the
+    rows' own runs).
     """
     ef = _load(file, params)
     if table and row:
         raise ConfigError("give --table or --row, not both")
-    ds = dataset or str(load_params(params).get("dataset", {}).get("name", "synhoi"))
+    loaded = load_params(params)
+    ds = dataset or str(loaded.get("dataset", {}).get("name", "synhoi"))
     root = assets_root(assets)
-    planned = plan(ef, select_rows(ef, table or None, row or None), ds, root, _parse_sets(set_))
+    default_seed = lookup(loaded, ef.seed_param)[1] if ef.seed_param else None
+    planned = plan(ef, select_rows(ef, table or None, row or None), ds, root, _parse_sets(set_), seed, default_seed)
     if not planned:
         raise ConfigError(f"no row of the selection runs on {ds!r} (Table 1 runs on hicodet and vcoco, "
                           f"Tables 2-5 on synhoi and hicodet)")

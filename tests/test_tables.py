@@ -27,7 +27,9 @@ from pipeline.experiments_check import (check_against_params, is_inference_key, 
 from pipeline.paper_tables import parse_exp_show, render_table
 from pipeline.params import load_params
 from weakhoi.errors import ConfigError, DataError
-from weakhoi.plots import MEASURED_COLOUR, REFERENCE_COLOUR, BarPair, bar_pairs_png
+from weakhoi.plots import MEASURED_COLOUR, REFERENCE_COLOUR, WHISKER_COLOUR, BarPair, bar_pairs_png
+from weakhoi.tables import Column as TableColumn
+from weakhoi.tables import bar_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "pipeline" / "experiments.yaml"
@@ -297,6 +299,39 @@ def test_set_adds_to_every_experiment_but_not_a_rows_switch(ef, tmp_path):
         plan(ef, select_rows(ef, [5]), "synhoi", tmp_path, {"train.loss.top_k": 3})
 
 
+def test_seed_replicates_are_named_and_seeded(ef, tmp_path):
+    planned = plan(ef, select_rows(ef, [2]), "synhoi", tmp_path, seeds=[1, 2], default_seed=0)
+    names = [p.name for p in planned]
+    assert "t2-exp3-synhoi-s1" in names and "t2-exp3-synhoi-s2" in names and "t2-exp3-synhoi" not in names
+    assert all(p.overrides["train.seed"] == int(p.name.rsplit("-s", 1)[1]) for p in planned)
+    assert names.index("t2-exp4-synhoi-s2") > names.index("t2-exp3-synhoi-s2")   # its model first
+    assert {p.name for p in planned if p.missing} == {f"t2-exp{i}-synhoi-s{s}" for i in (8, 9, 10) for s in (1, 2)}
+    with pytest.raises(ConfigError, match="train.seed is 0 in params.yaml"):
+        plan(ef, select_rows(ef, [2]), "synhoi", tmp_path, seeds=[0], default_seed=0)
+    with pytest.raises(ConfigError, match="give seeds with --seed"):
+        plan(ef, select_rows(ef, [2]), "synhoi", tmp_path, {"train.seed": 3}, seeds=[1], default_seed=0)
+    assert ef.replicate_names("t2-exp3-synhoi", ["t2-exp3-synhoi-s10", "t2-exp3-synhoi", "t2-exp3-synhoi-s2",
+                                                 "t2-exp3-synhoi-sx", "t2-exp31-synhoi-s1"]) == \
+        ["t2-exp3-synhoi-s2", "t2-exp3-synhoi-s10"]
+
+
+def test_queue_seed_option_dry_run(tmp_path):
+    args = ["tables", "queue", "--table", "5", "--seed", "1", "--dry-run", "--assets", str(NO_ASSETS),
+            "--file", str(EXPERIMENTS), "--params", str(ROOT / "params.yaml")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "--name t5-top5-synhoi-s1" in res.output and "--name t2-ours-synhoi-s1" in res.output
+    assert res.output.count("train.seed=1") == 3 and "would queue 3" in res.output
+    res = CliRunner().invoke(app, args[:5] + ["0"] + args[6:])
+    assert isinstance(res.exception, ConfigError) and "train.seed is 0 in params.yaml" in str(res.exception)
+
+
+def test_a_row_may_not_fix_the_seed(tmp_path, params, dvc_doc):
+    bad = write_variant(tmp_path, lambda d: row_of(d, "t5-top2")["overrides"].update({"train.seed": 4}))
+    with pytest.raises(ConfigError, match="row t5-top2: key 'train.seed' is the seed_param"):
+        check_against_params(load_experiments(bad), params, dvc_doc)
+
+
 def test_set_values_parse_back_with_dvcs_override_parser(ef, tmp_path):
     """Every -S argument of every experiment, and awkward strings, read back (with the Hydra
     parser `dvc exp run -S` uses) as the value written."""
@@ -363,6 +398,39 @@ def test_aliases_render_their_targets_run(ef, records, tmp_path):
     assert rows[0].status.startswith("HICO-DET: missing: hicodet_train_annotations")
 
 
+def test_seed_replicates_render_as_mean_and_sd(ef):
+    """Exp 3 (own run 33.00 Full, seed 0) with a finished replicate s1 (35.00) shows 34.00 ± 1.41
+    (sample sd); a running s2 and a stale s3 are named in the status, not averaged."""
+    doc = json.loads(FIXTURE.read_text())
+    exps = doc[1]["experiments"]
+    own = next(e for e in exps if e["name"] == "t2-exp3-synhoi")
+    own["revs"][0]["data"]["params"]["params.yaml"]["data"]["train"]["seed"] = 0
+
+    def replicate(seed: int, full: float, state: str = "success", ktn: str = "softmax") -> dict:
+        e = json.loads(json.dumps(own))
+        e["name"] = e["revs"][0]["name"] = f"t2-exp3-synhoi-s{seed}"
+        data = e["revs"][0]["data"]
+        data["params"]["params.yaml"]["data"]["train"].update(seed=seed)
+        data["params"]["params.yaml"]["data"]["train"]["model"]["ktn"] = ktn
+        data["metrics"]["metrics/metrics.json"]["data"]["hicodet"]["default"].update(full=full, rare=16.5)
+        e["executor"] = {"state": state} if state != "success" else None
+        return e
+
+    exps += [replicate(1, 35.0), replicate(2, 99.0, "running"), replicate(3, 99.0, ktn="none")]
+    recs = parse_exp_show(doc, ef.metrics_file)
+    md, rows, _ = render_table(ef, ef.tables[2], "synhoi", recs, NO_ASSETS)
+    by = {r.label: r for r in rows}
+    assert by["Exp 3"].measured == {"full": 34.0, "rare": 15.5, "non_rare": 37.4567}
+    assert by["Exp 3"].spread == pytest.approx({"full": 2 ** 0.5, "rare": 2 ** 0.5, "non_rare": 0.0})
+    assert by["Exp 3"].status == "done; mean ± sd of 2 seeds (0, 1); s2 running, s3 stale"
+    assert "| 34.00 ± 1.41 | 20.86 | 15.50 ± 1.41 | 18.40 | 37.46 ± 0.00 | 21.60 |" in md
+    assert "a ± b: mean ± sample standard deviation" in md
+    assert by["baseline"].spread is None and "31.50 | 19.52" in md            # one run: no ± at all
+    assert by["Exp 4"].spread is None                                        # inference-only row: no replicate
+    pairs = {p.label: p for p in bar_pairs([TableColumn("full", "Full")], rows)}
+    assert pairs["Exp 3"].spread == pytest.approx(2 ** 0.5) and pairs["baseline"].spread is None
+
+
 def test_render_command_writes_markdown_and_plots(tmp_path):
     out = tmp_path / "tables"
     args = ["tables", "render", "--from-json", str(FIXTURE), "--out", str(out), "--table", "2", "--table", "1",
@@ -398,6 +466,13 @@ def test_bar_pairs_png_draws_measured_bars_only_where_measured(tmp_path):
     assert abs(len_m / len_r - 12.5 / 20.0) < 0.02
     a = plot_area([BarPair("b", None, 19.0, "not run")])
     assert not has(a, MEASURED_COLOUR) and has(a, REFERENCE_COLOUR)
+    # a spread draws a whisker of +- sd around the measured bar's end (and none without one)
+    assert not has(plot_area([BarPair("a", 12.5, 20.0)]), WHISKER_COLOUR)
+    a = plot_area([BarPair("a", 12.5, 20.0, spread=2.5)])
+    cols = np.where((a == WHISKER_COLOUR).all(-1).any(0))[0]
+    bar_end = np.where((a == MEASURED_COLOUR).all(-1).any(0))[0].max()
+    assert cols.min() < bar_end < cols.max()
+    assert abs((cols.max() - cols.min()) / (bar_end - cols.min()) - 2.0) < 0.15   # from 10 to 15 around 12.5
 
 
 # --------------------------------------------------------------------------- DVC for real

@@ -111,15 +111,18 @@ def scatter_png(path: Path | str, series: Sequence[Series], title: str, x_label:
 @dataclass(frozen=True)
 class BarPair:
     """One row of :func:`bar_pairs_png`: a measured value next to its reference (e.g. the
-    paper's number). ``value`` None draws no measured bar but ``note`` (e.g. "not run")."""
+    paper's number). ``value`` None draws no measured bar but ``note`` (e.g. "not run");
+    ``spread`` (e.g. the sd over seeds) a whisker of ± spread around the measured bar's end."""
     label: str
     value: float | None
     reference: float | None
     note: str = ""
+    spread: float | None = None
 
 
 MEASURED_COLOUR: RGB = (31, 119, 180)
 REFERENCE_COLOUR: RGB = (190, 190, 190)
+WHISKER_COLOUR: RGB = (0, 0, 0)
 
 
 def decimal_text(value: float, digits: int = 2) -> str:
@@ -151,12 +154,15 @@ def bar_pairs_png(path: Path | str, pairs: Sequence[BarPair], title: str, x_labe
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     left = 16 + int(max([probe.textlength(p.label, font=small) for p in pairs] + [40.0]))
     right, top, bottom, bar, gap = 56, 58, 46, 11, 12
+    if any(_finite(p.value) and _finite(p.spread) for p in pairs):
+        right += 44                                            # room for "± sd" after the value
     row_h = 2 * bar + gap
     H = top + bottom + row_h * max(len(pairs), 1)
     W = max(width, left + right + 240)
     img = Image.new("RGB", (W, H), (255, 255, 255))
     draw = ImageDraw.Draw(img)
     values = [float(v) for p in pairs for v in (p.value, p.reference) if _finite(v)]
+    values += [float(p.value) + float(p.spread) for p in pairs if _finite(p.value) and _finite(p.spread)]
     top_value = max(values + [1.0])
     ticks = nice_ticks(0.0, top_value)
     if ticks[-1] < top_value:                                 # the axis ends on a tick past every bar
@@ -184,7 +190,15 @@ def bar_pairs_png(path: Path | str, pairs: Sequence[BarPair], title: str, x_labe
             yy = y + k * bar
             if _finite(v):
                 draw.rectangle([left + 1, yy + 1, max(left + 1, px(float(v))), yy + bar - 1], fill=colour)
-                draw.text((px(float(v)) + 4, yy - 1), decimal_text(float(v)), fill=ink, font=small)
+                text, end = decimal_text(float(v)), px(float(v))
+                if k == 0 and _finite(p.spread):
+                    lo, hi = px(float(v) - abs(float(p.spread))), px(float(v) + abs(float(p.spread)))
+                    ym = yy + bar / 2
+                    draw.line([(lo, ym), (hi, ym)], fill=WHISKER_COLOUR)
+                    draw.line([(lo, yy + 2), (lo, yy + bar - 2)], fill=WHISKER_COLOUR)
+                    draw.line([(hi, yy + 2), (hi, yy + bar - 2)], fill=WHISKER_COLOUR)
+                    text, end = f"{text} ± {decimal_text(abs(float(p.spread)))}", max(end, hi)
+                draw.text((end + 4, yy - 1), text, fill=ink, font=small)
             elif k == 0:
                 draw.text((left + 6, yy - 1), _fit(draw, p.note or "no value", small, pw - 12), fill=faint, font=small)
     draw.text((16, 10), title, fill=ink, font=font)

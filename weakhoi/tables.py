@@ -30,7 +30,8 @@ class ComparisonRow:
     row is), ``sources`` (where the measured numbers come from, e.g. experiment names),
     ``measured`` / ``reference`` values by column key (None: no value), and ``status`` (e.g.
     "done", "not run", "missing: <asset>"; ``column_status`` overrides it per column, e.g. when
-    the columns come from several runs)."""
+    the columns come from several runs). ``spread``: by column, the standard deviation of the
+    runs ``measured`` is the mean of (e.g. over seeds), printed as ``mean ± sd``."""
     label: str
     setting: str
     sources: tuple[str, ...]
@@ -38,6 +39,7 @@ class ComparisonRow:
     reference: Mapping[str, float | None]
     status: str
     column_status: Mapping[str, str] | None = None   # per column, when columns come from several runs
+    spread: Mapping[str, float | None] | None = None  # per column, sd of the runs averaged in measured
 
 
 def format_value(value: float | None, digits: int = 2) -> str:
@@ -46,6 +48,14 @@ def format_value(value: float | None, digits: int = 2) -> str:
     if value is None or not math.isfinite(float(value)):
         return EMPTY
     return decimal_text(float(value), digits)
+
+
+def format_mean(value: float | None, spread: float | None, digits: int = 2) -> str:
+    """``value ± spread`` (:func:`format_value` of each), or just ``value`` without a spread."""
+    text = format_value(value, digits)
+    if text == EMPTY or spread is None or not math.isfinite(float(spread)):
+        return text
+    return f"{text} ± {format_value(spread, digits)}"
 
 
 def _cell(text: str) -> str:
@@ -65,7 +75,8 @@ def markdown_table(columns: Sequence[Column], rows: Sequence[ComparisonRow], sou
     for r in rows:
         cells = [r.label, r.setting, ", ".join(f"`{s}`" for s in r.sources) or EMPTY]
         for c in columns:
-            cells += [format_value(r.measured.get(c.key), digits), format_value(r.reference.get(c.key), digits)]
+            cells += [format_mean(r.measured.get(c.key), (r.spread or {}).get(c.key), digits),
+                      format_value(r.reference.get(c.key), digits)]
         cells.append(r.status)
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"
@@ -85,13 +96,15 @@ def comparison_markdown(title: str, columns: Sequence[Column], rows: Sequence[Co
 
 def bar_pairs(columns: Sequence[Column], rows: Sequence[ComparisonRow]) -> list[BarPair]:
     """One bar pair per row and column (labelled "<row> <column>" when there are several
-    columns); a row without a measured value carries its status as the note."""
+    columns); a row without a measured value carries its status as the note, one with a
+    spread its whisker."""
     out = []
     for r in rows:
         for c in columns:
             label = r.label if len(columns) == 1 else f"{r.label} {c.label}"
             note = (r.column_status or {}).get(c.key, r.status)
-            out.append(BarPair(label, r.measured.get(c.key), r.reference.get(c.key), note))
+            out.append(BarPair(label, r.measured.get(c.key), r.reference.get(c.key), note,
+                               (r.spread or {}).get(c.key)))
     return out
 
 
