@@ -81,7 +81,7 @@ def detection_only(scores_path: Path, test_ann: Path, gamma: float) -> dict:
     return {"full": 100 * r.full, "rare": 100 * r.rare_map, "non_rare": 100 * r.non_rare_map}
 
 
-def run_variant(work: Path, params: dict, name: str, seed: int) -> tuple[dict, float, Path]:
+def run_variant(work: Path, params: dict, name: str, seed: int) -> tuple[dict, float, Path, dict]:
     train_over, eval_over = VARIANTS[name]
     p = copy.deepcopy(params)
     p["train"] = merged(p["train"], train_over)
@@ -107,7 +107,9 @@ def run_variant(work: Path, params: dict, name: str, seed: int) -> tuple[dict, f
         "--metrics", d / "metrics.json", "--per-class", d / "per_class.json", "--plots-dir", d / "plots",
         "--params", pp)
     m = json.loads((d / "metrics.json").read_text())["hicodet"]["default"]
-    return {k: m[k] for k in ("full", "rare", "non_rare")}, t_train, d / "scores.h5"
+    pc = json.loads((d / "per_class.json").read_text())
+    split = {"images": pc["images"], "classes": len(pc["classes"]), "rare": sum(c["rare"] for c in pc["classes"])}
+    return {k: m[k] for k in ("full", "rare", "non_rare")}, t_train, d / "scores.h5", split
 
 
 def summary(rows: list[dict]) -> dict:
@@ -134,7 +136,7 @@ def main() -> None:
         for name in args.variants:
             rows = []
             for seed in args.seeds:
-                m, t, scores = run_variant(work, params, name, seed)
+                m, t, scores, split = run_variant(work, params, name, seed)
                 rows.append(m)
                 times.setdefault(name, []).append(t)
                 print(f"{name} seed {seed}: Full {m['full']:.2f} Rare {m['rare']:.2f} Non-Rare "
@@ -157,7 +159,8 @@ def main() -> None:
             t = f"{statistics.fmean(times[name]):.0f}" if name in times else "-"
             lines.append(f"| {label[name]} | " + " | ".join(
                 f"{r[k]['mean']:.2f} ± {r[k]['std']:.2f}" for k in ("full", "rare", "non_rare")) + f" | {t} |")
-    table = (f"SynHOI test split (200 images, 28 classes, 7 rare), mAP (%) in the Default setting, "
+    table = (f"SynHOI test split ({split['images']} images, {split['classes']} classes, {split['rare']} rare), "
+             f"mAP (%) in the Default setting, "
              f"mean ± std over seeds {args.seeds} (train.seed = model.backbone.seed).\n\n" + "\n".join(lines))
     print(table)
     if not args.no_record:
