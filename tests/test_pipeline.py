@@ -217,11 +217,24 @@ def test_dvc_repro_is_cached_and_param_changes_rerun_only_their_stage(tmp_path):
     third = sh(*dvc, "repro")
     ran = sorted(line.split("'")[1] for line in third.splitlines() if line.startswith("Running stage"))
     assert ran == ["evaluate", "infer", "spatial@test", "spatial@train", "train"]   # and what reads pairs
-    # a fusion switch (read by evaluate only) re-runs evaluate alone
-    params["evaluate"]["use_relatedness"] = False
-    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    fourth = sh(*dvc, "repro")
+    # a fusion switch (read by evaluate only) as a DVC experiment re-runs evaluate alone, and
+    # the experiment carries its metrics (what `weakhoi tables render` reads: an uncached metrics
+    # file that git ignores would be in no experiment commit)
+    shutil.copy(ROOT / ".gitignore", proj / ".gitignore")
+    sh("git", "add", "-A")
+    sh("git", "commit", "-qm", "pipeline")
+    fourth = sh(*dvc, "exp", "run", "--name", "no-relatedness", "-S", "evaluate.use_relatedness=false")
     assert [line.split("'")[1] for line in fourth.splitlines() if line.startswith("Running stage")] == ["evaluate"]
+    from pipeline.experiments import load_experiments
+    from pipeline.paper_tables import parse_exp_show
+
+    metrics_file = load_experiments(ROOT / "pipeline" / "experiments.yaml").metrics_file
+    shown = subprocess.run([*dvc, "exp", "show", "--json"], cwd=proj, env=env, capture_output=True, text=True,
+                           check=True).stdout
+    rec = parse_exp_show(json.loads(shown), metrics_file)["no-relatedness"]
+    assert rec.state == "done" and rec.params["evaluate"]["use_relatedness"] is False
+    assert rec.metrics["hicodet"]["default"]["full"] == json.loads((proj / metrics_file).read_text())[
+        "hicodet"]["default"]["full"]
     # a change in shared library code re-runs the stages that import it (boxes: data, detect,
     # spatial; not encode)
     with (proj / "weakhoi" / "boxes.py").open("a") as f:
