@@ -138,6 +138,20 @@ def main() -> None:
                          + ("yes" if ok else "no") + (" (within seed noise)" if within else "") + " |")
         verdicts[name] = ("not measured" if all(h is None for h in held) else
                           "holds" if all(h for h in held if h is not None) else "does not hold")
+    # which stages each inference-only experiment ran (the run-cache should give it the model)
+    shared = ["| inference-only row | experiment | stages run | train |", "|---|---|---|---|"]
+    for t in args.tables:
+        for row in ef.table_rows(t):
+            if not row.inference_only:
+                continue
+            for name in [ef.experiment_name(row, "synhoi")] + ef.replicate_names(ef.experiment_name(row, "synhoi"),
+                                                                                  records):
+                log = subprocess.run([sys.executable, "-m", "dvc", "queue", "logs", name], cwd=work, env=env,
+                                     capture_output=True, text=True).stdout
+                ran = [line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")]
+                train = ("run-cache" if "Stage 'train' is cached" in log else "trained" if "train" in ran
+                         else "unchanged" if "Stage 'train' didn't change" in log else "no log")
+                shared.append(f"| {row.label} (Table {t}) | `{name}` | {', '.join(ran) or '-'} | {train} |")
     tables_md = []
     for t in args.tables:
         path = work / "tables" / f"table{t}_synhoi.md"
@@ -152,7 +166,8 @@ def main() -> None:
                  f"of a difference of two runs (sqrt(sd_a² + sd_b²), the median sd where a row has no replicates)."
                  if spreads else "No seed replicates.") + "\n\n")
     summary = "\n".join(f"- {k}: **{v}**" for k, v in verdicts.items())
-    text = header + summary + "\n\n" + "\n".join(lines) + "\n\n" + "\n".join(tables_md)
+    text = (header + summary + "\n\n" + "\n".join(lines) + "\n\n" + "\n".join(shared) + "\n\n"
+            + "\n".join(tables_md))
     print(text)
     if not args.no_record:
         record("tables", "Paper tables on SynHOI (bench_tables.py)",

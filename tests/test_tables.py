@@ -511,4 +511,13 @@ def test_queue_with_dvc_names_each_run_and_never_twice(tmp_path):
         assert p["train"]["loss"]["top_k"] == k and p["evaluate"]["use_global"] is True
     second = sh(sys.executable, "-m", "pipeline.cli", "tables", "queue", "--table", "5")
     assert "queued 0, skipped 3" in second and "already queued" in second
+    # seed replicates are new names with train.seed set; the rows' own runs stay as they are
+    assert "queued 3, skipped 0" in sh(sys.executable, "-m", "pipeline.cli", "tables", "queue", "--table", "5",
+                                       "--seed", "1")
+    shown = json.loads(sh(sys.executable, "-m", "dvc", "exp", "show", "--json"))
+    exps = {e["name"]: e["revs"][0]["data"]["params"]["params.yaml"]["data"] for e in shown[1]["experiments"]}
+    assert sorted(exps) == sorted(["t2-ours-synhoi", "t5-top2-synhoi", "t5-top5-synhoi", "t2-ours-synhoi-s1",
+                                   "t5-top2-synhoi-s1", "t5-top5-synhoi-s1"])
+    assert exps["t5-top2-synhoi-s1"]["train"]["seed"] == 1 and exps["t5-top2-synhoi"]["train"]["seed"] == 0
+    assert exps["t5-top2-synhoi-s1"]["train"]["loss"]["top_k"] == 2
     sh(sys.executable, "-m", "dvc", "queue", "remove", "--all")
