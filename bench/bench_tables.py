@@ -42,6 +42,7 @@ ORDERINGS = {
         ("t2-baseline", "t2-exp1", True), ("t2-exp1", "t2-exp3", True), ("t2-exp3", "t2-exp4", True),
         ("t2-exp4", "t2-ours", True)],
     "ours > Exp 9 (Table 2)": [("t2-exp9", "t2-ours", True)],
+    "ours > Abl 1, the zero-shot CLIP union score (Table 3)": [("t3-abl1", "t3-ours", True)],
     "top-1 ≥ top-2 ≥ top-5 (Table 5)": [("t5-top2", "t5-top1", False), ("t5-top5", "t5-top2", False)],
     "softmax KTN > uniform, sigmoid, union (Table 4)": [
         ("t4-exp12", "t4-ours", True), ("t4-exp13", "t4-ours", True), ("t4-exp11", "t4-ours", True)],
@@ -144,8 +145,8 @@ def main() -> None:
         for row in ef.table_rows(t):
             if not row.inference_only:
                 continue
-            for name in [ef.experiment_name(row, "synhoi")] + ef.replicate_names(ef.experiment_name(row, "synhoi"),
-                                                                                  records):
+            base = ef.experiment_name(row, "synhoi")
+            for name in [n for n in [base] + ef.replicate_names(base, records) if n in records]:
                 log = subprocess.run([sys.executable, "-m", "dvc", "queue", "logs", name], cwd=work, env=env,
                                      capture_output=True, text=True).stdout
                 ran = [line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")]

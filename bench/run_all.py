@@ -7,7 +7,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 SCRIPTS = ["bench_spatial.py", "bench_read.py", "bench_eval_hicodet.py", "bench_fusion_eval.py", "bench_train_step.py",
-           "bench_zero_shot.py", "bench_learning.py", "bench_pipeline.py"]   # the last three: minutes each
+           "bench_zero_shot.py", "bench_learning.py", "bench_pipeline.py", "bench_tables.py"]   # the last four: minutes each (tables: ~100 min)
 
 if __name__ == "__main__":
     failed = []
