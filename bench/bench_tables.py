@@ -159,7 +159,8 @@ def main() -> None:
         tables_md.append(path.read_text(encoding="utf-8").replace("## ", "### ", 1))
     header = ("The numbers are SynHOI's (synthetic, CPU, the project's default schedule), not HICO-DET's; "
               "the paper's column is HICO-DET. Compare orderings, not values.\n\n"
-              + "Wall time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in wall.items())
+              + ("Wall time (given with --wall, measured by an earlier run of this script on the same "
+                 "project; rounded to 0.1 min): " if args.wall else "Wall time: ") + ", ".join(f"{k} {v / 60:.1f} min" for k, v in wall.items())
               + (f" (experiments in total {sum(v for k, v in wall.items() if not k.startswith('venv')) / 60:.1f} min)"
                  if wall else "") + ".\n\n"
               + (f"Seed spread: sample sd of Full over {1 + len(args.seeds)} seeds, median over the rows with "
