@@ -443,7 +443,7 @@ def plan(ef: ExperimentFile, selected: Iterable[Row], dataset: str, root: Path,
     roughly in order, so their model is then in the run-cache)."""
     if dataset not in ef.datasets:
         raise ConfigError(f"unknown dataset {dataset!r} (datasets: {', '.join(ef.datasets)})")
-    extra = dict(extra or {})
+    extra, selected = dict(extra or {}), list(selected)      # iterated once per seed
     if seeds:
         if not ef.seed_param:
             raise ConfigError(f"{ef.path}: no seed_param, so rows have no seed replicates")

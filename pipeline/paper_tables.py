@@ -15,6 +15,7 @@ deviation.
 """
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -183,10 +184,7 @@ def _mean_sd(values: Sequence[float | None]) -> tuple[float | None, float | None
     vals = [v for v in values if v is not None]
     if not vals:
         return None, None
-    mean = sum(vals) / len(vals)
-    if len(vals) < 2:
-        return mean, None
-    return mean, (sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) ** 0.5
+    return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else None
 
 
 def comparison_rows(ef: ExperimentFile, table: Table, dataset: str | None, records: Mapping[str, ExpRecord],
